@@ -1,0 +1,135 @@
+"""Checkpoints: one versioned file holding everything needed to resume or sample.
+
+`ckpt.pt` holds the model and optimizer state, the step, the config, the tokenizer it was
+trained with (fingerprint and vocab size) and the loss history. It holds only tensors and
+plain Python data, so it loads with `torch.load(weights_only=True)`: a file from the internet
+cannot run code. Writing goes to a temporary file that is flushed to disk and then renamed
+over the old one, so a crash while saving leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .config import ARCHITECTURE_FIELDS, Config
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "ckpt.pt"
+BEST_NAME = "best.pt"
+REQUIRED_KEYS = ("format_version", "model", "optim", "step", "cfg", "tokenizer")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with the reason in plain words."""
+
+
+class ArchitectureMismatch(CheckpointError):
+    """The checkpoint's model shape differs from the requested config."""
+
+    def __init__(self, path: Path, differences: dict[str, tuple]):
+        self.path = path
+        self.differences = differences
+        listed = ", ".join(f"{name} {old} in the checkpoint vs {new} requested" for name, (old, new) in differences.items())
+        super().__init__(
+            f"the checkpoint {path} has a different architecture ({listed}). Resume it with its own "
+            f"architecture (--keep_checkpoint_architecture) or start a new run (--fresh; the old "
+            f"checkpoint is kept under a new name)")
+
+
+class TokenizerMismatch(CheckpointError):
+    """The checkpoint was trained with another tokenizer than the one given."""
+
+
+def checkpoint_path(out_dir: str | os.PathLike, name: str = CHECKPOINT_NAME) -> Path:
+    return Path(out_dir) / name
+
+
+def save_checkpoint(path: str | os.PathLike, **contents) -> Path:
+    """Write atomically: temporary file, flush and fsync, rename over the old one, fsync the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format_version": FORMAT_VERSION, "saved_at": time.time(), **contents}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load and check a checkpoint; raise CheckpointError saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; train a model first")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # weights_only refuses anything but tensors and plain data: this file wants to run code.
+        reason = str(error).splitlines()[0][:200]
+        raise CheckpointError(f"refused to load {path}: it contains objects other than tensors and plain "
+                              f"data, which could run code ({reason})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
+                              f"{str(error).splitlines()[0][:200]})") from None
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise CheckpointError(f"{path} is not a checkpoint of this project (missing "
+                              f"{', '.join(k for k in REQUIRED_KEYS if not isinstance(checkpoint, dict) or k not in checkpoint)})")
+    if checkpoint["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer version of this project (format "
+                              f"{checkpoint['format_version']}, this one reads {FORMAT_VERSION}); update the code")
+    return checkpoint
+
+
+def checkpoint_config(checkpoint: dict) -> Config:
+    return Config.from_dict(checkpoint["cfg"])
+
+
+def architecture_differences(saved: Config, requested: Config) -> dict[str, tuple]:
+    return {name: (getattr(saved, name), getattr(requested, name))
+            for name in ARCHITECTURE_FIELDS if getattr(saved, name) != getattr(requested, name)}
+
+
+def check_tokenizer(checkpoint: dict, fingerprint: str, path: str | os.PathLike) -> None:
+    saved = checkpoint["tokenizer"]
+    if saved.get("fingerprint") != fingerprint:
+        raise TokenizerMismatch(
+            f"the checkpoint was trained with a different tokenizer (fingerprint {saved.get('fingerprint')}, "
+            f"{saved.get('vocab_size', '?')} tokens) than {path} (fingerprint {fingerprint}); its output would be "
+            f"garbage. Use the tokenizer it was trained with, or train a new model (--fresh)")
+
+
+def archive_checkpoint(path: str | os.PathLike) -> Path | None:
+    """Rename an old run's checkpoint out of the way (never delete it); return its new path."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
+    target = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    counter = 1
+    while target.exists():
+        target = path.with_name(f"{path.stem}-{stamp}-{counter}{path.suffix}")
+        counter += 1
+    os.replace(path, target)
+    return target
+
+
+def model_state(model: torch.nn.Module) -> dict:
+    """The state dict without the prefix torch.compile adds, so compiled and eager runs share files."""
+    return {key.removeprefix("_orig_mod."): value for key, value in model.state_dict().items()}

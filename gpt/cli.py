@@ -1,0 +1,45 @@
+"""What the command-line scripts share: config flags and one-line errors.
+
+Every Config field becomes a flag of the same name with the same default, so the CLI and
+the app's controls can never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+
+from .config import Config
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(Config)
+    group = parser.add_argument_group("config (defaults are the original recipe)")
+    for field in dataclasses.fields(Config):
+        kind = hints[field.name]
+        if kind is bool:
+            group.add_argument(f"--{field.name}", type=parse_bool, nargs="?", const=True, default=field.default,
+                               metavar="true|false", help=f"(default {field.default})")
+        else:
+            group.add_argument(f"--{field.name}", type=kind, default=field.default, help=f"(default {field.default})")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(**{field.name: getattr(args, field.name) for field in dataclasses.fields(Config)})
+
+
+def fail(message: str, code: int = 2) -> typing.NoReturn:
+    """A one-line error for a person, no traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,320 @@
+"""Text to token files and back to training batches.
+
+Preparing: text (the built-in corpus or the user's UTF-8 files) -> a trained tokenizer ->
+`train.bin` and `val.bin`, token ids as raw uint16, the last `val_fraction` of the tokens
+held out for validation. Text is streamed in pieces and encoded with the tokenizer's batch
+encoder on all cores, so a corpus of gigabytes needs little memory. The three files and a
+small `meta.json` are written under temporary names and renamed only when everything
+succeeded: a bad input never destroys the data that was there.
+
+Reading: the bins are memory-mapped, never loaded; a batch is `batch_size` windows at random
+offsets, the targets being the inputs shifted by one token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Generator, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .tokenizer import end_of_text_id, fingerprint, save_tokenizer, train_tokenizer
+
+TOKEN_DTYPE = np.uint16
+READ_CHUNK_BYTES = 1 << 20  # files are checked a megabyte at a time
+READ_CHUNK_CHARS = 1 << 16  # and encoded in pieces of about 64 KB
+ENCODE_BATCH_PIECES = 64  # pieces handed to encode_batch at once (spread over all cores)
+DEFAULT_MAX_UPLOAD_BYTES = 200 << 20
+
+
+class DataError(ValueError):
+    """Input text that cannot become a dataset, with the reason in plain words."""
+
+
+@dataclass
+class Progress:
+    """One step of data preparation, for a progress bar: `done` of `total` units of `unit`."""
+
+    stage: str
+    done: float
+    total: float
+    unit: str = ""
+    message: str = ""
+
+
+@dataclass
+class DataInfo:
+    """What `meta.json` records beside the bins."""
+
+    train_tokens: int
+    val_tokens: int
+    text_bytes: int
+    vocab_size: int
+    tokenizer_fingerprint: str
+    source: str
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_byte(self) -> float:
+        return (self.train_tokens + self.val_tokens) / max(self.text_bytes, 1)
+
+
+# A source of text: called to get a fresh stream of (piece, ends_document) pairs. Called twice,
+# once to train the tokenizer and once to encode, so nothing has to be held in memory.
+TextSource = Callable[[], Iterator[tuple[str, bool]]]
+
+
+def meta_path(train_bin: str | os.PathLike) -> Path:
+    return Path(train_bin).with_name("meta.json")
+
+
+def read_meta(train_bin: str | os.PathLike) -> DataInfo | None:
+    path = meta_path(train_bin)
+    try:
+        return DataInfo(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and reading the user's text files
+
+
+def check_text_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> int:
+    """Raise DataError unless the file is non-empty UTF-8 text within max_bytes; return its size."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path.name}: the file is empty")
+    if max_bytes and size > max_bytes:
+        raise DataError(f"{path.name}: {size / 1e6:,.1f} MB is over the {max_bytes / 1e6:,.0f} MB limit")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset = 0
+    text_chars = 0
+    with open(path, "rb") as file:
+        while chunk := file.read(READ_CHUNK_BYTES):
+            if (nul := chunk.find(b"\x00")) >= 0:
+                raise DataError(f"{path.name}: this looks like a binary file (it contains NUL bytes, "
+                                f"first at byte {offset + nul:,}); give a plain UTF-8 text file")
+            try:
+                text_chars += len(decoder.decode(chunk).strip())
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path.name}: not valid UTF-8 at byte {offset + error.start:,}; "
+                                f"save the file as UTF-8 text (e.g. 'Save as... UTF-8')") from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError(f"{path.name}: not valid UTF-8 at byte {offset - 1:,} "
+                            f"(the file ends in the middle of a character)") from None
+    if text_chars == 0:
+        raise DataError(f"{path.name}: the file holds only whitespace")
+    return size
+
+
+def file_source(paths: Sequence[str | os.PathLike]) -> TextSource:
+    """Each file is one document, streamed in pieces of whole lines."""
+
+    def pieces() -> Iterator[tuple[str, bool]]:
+        for path in paths:
+            with open(path, encoding="utf-8", newline="") as file:
+                pending = ""
+                while chunk := file.read(READ_CHUNK_CHARS):
+                    # Cut at the last newline so that no word is split between two pieces
+                    # (unless a single line runs on for megabytes).
+                    text = pending + chunk
+                    cut = text.rfind("\n") + 1
+                    if cut == 0 and len(text) < 16 * READ_CHUNK_CHARS:
+                        pending = text
+                        continue
+                    cut = cut or len(text)
+                    pending = text[cut:]
+                    yield text[:cut], False
+                if pending:
+                    yield pending, False
+            yield "", True
+
+    return pieces
+
+
+def document_source(documents: Sequence[str]) -> TextSource:
+    """Documents already in memory (the built-in corpus), each followed by end-of-text."""
+
+    def pieces() -> Iterator[tuple[str, bool]]:
+        for document in documents:
+            yield document, True
+
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing
+
+
+def prepare_dataset(
+    source: TextSource,
+    train_bin: str | os.PathLike,
+    val_bin: str | os.PathLike,
+    tok_path: str | os.PathLike,
+    vocab_size: int,
+    val_fraction: float = 0.01,
+    source_name: str = "",
+    total_bytes: int | None = None,
+) -> Generator[Progress, None, DataInfo]:
+    """Train a tokenizer on the source and write the bins; yields Progress, returns DataInfo."""
+    started = time.perf_counter()
+    train_bin, val_bin, tok_path = Path(train_bin), Path(val_bin), Path(tok_path)
+    for path in (train_bin, val_bin, tok_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    yield Progress("tokenizer", 0, 1, message=f"training a {vocab_size:,}-token BPE tokenizer")
+    tokenizer = train_tokenizer((piece for piece, _ in source() if piece), vocab_size)
+    yield Progress("tokenizer", 1, 1, message=f"tokenizer has {tokenizer.get_vocab_size():,} tokens")
+    end_of_text = end_of_text_id(tokenizer)
+
+    all_tokens = train_bin.with_name(train_bin.name + ".tmp")
+    val_temporary = val_bin.with_name(val_bin.name + ".tmp")
+    tok_temporary = tok_path.with_name(tok_path.name + ".tmp")
+    try:
+        token_count = text_bytes = 0
+        with open(all_tokens, "wb") as out:
+            for batch in _batches(source(), ENCODE_BATCH_PIECES):
+                encoded = tokenizer.encode_batch([piece for piece, _ in batch])
+                ids: list[int] = []
+                for (piece, ends_document), encoding in zip(batch, encoded):
+                    ids.extend(encoding.ids)
+                    if ends_document:
+                        ids.append(end_of_text)
+                    text_bytes += len(piece.encode("utf-8"))
+                np.asarray(ids, dtype=TOKEN_DTYPE).tofile(out)
+                token_count += len(ids)
+                yield Progress("encode", text_bytes, total_bytes or 0, "bytes", f"{token_count:,} tokens")
+            out.flush()
+            os.fsync(out.fileno())
+
+        val_count = int(token_count * val_fraction)
+        if token_count < 2 or val_count < 2:
+            raise DataError(f"the text is too short: it makes {token_count:,} tokens, so the "
+                            f"{val_fraction:.0%} validation split would hold {val_count:,}; "
+                            f"give more text (at least a few thousand words)")
+        train_count = token_count - val_count
+        # The validation split is the tail of the token stream; cut it off into its own file.
+        tokens = np.memmap(all_tokens, dtype=TOKEN_DTYPE, mode="r")
+        np.asarray(tokens[train_count:]).tofile(val_temporary)
+        del tokens
+        os.truncate(all_tokens, train_count * np.dtype(TOKEN_DTYPE).itemsize)
+        save_tokenizer(tokenizer, tok_temporary)
+
+        os.replace(all_tokens, train_bin)
+        os.replace(val_temporary, val_bin)
+        os.replace(tok_temporary, tok_path)
+    finally:
+        for leftover in (all_tokens, val_temporary, tok_temporary):
+            leftover.unlink(missing_ok=True)
+
+    info = DataInfo(train_count, val_count, text_bytes, tokenizer.get_vocab_size(),
+                    fingerprint(tokenizer), source_name, round(time.perf_counter() - started, 2))
+    meta_path(train_bin).write_text(json.dumps(asdict(info), indent=2, ensure_ascii=False), encoding="utf-8")
+    yield Progress("done", 1, 1, message=f"{train_count:,} train and {val_count:,} val tokens")
+    return info
+
+
+def prepare_files(
+    paths: Sequence[str | os.PathLike],
+    train_bin: str | os.PathLike,
+    val_bin: str | os.PathLike,
+    tok_path: str | os.PathLike,
+    vocab_size: int,
+    val_fraction: float = 0.01,
+    max_bytes: int = 0,
+) -> Generator[Progress, None, DataInfo]:
+    """Check the user's text files, then prepare the dataset from them."""
+    if not paths:
+        raise DataError("no input files were given")
+    total_bytes = sum(check_text_file(path, max_bytes) for path in paths)
+    name = ", ".join(Path(path).name for path in paths)
+    return (yield from prepare_dataset(file_source(paths), train_bin, val_bin, tok_path, vocab_size,
+                                       val_fraction, source_name=name, total_bytes=total_bytes))
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def open_tokens(path: str | os.PathLike) -> np.memmap:
+    """Memory-map a token file without reading it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"token file {path} does not exist; prepare the data first")
+    if path.stat().st_size < 2 * np.dtype(TOKEN_DTYPE).itemsize:
+        raise DataError(f"token file {path} is empty; prepare the data again")
+    return np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
+
+
+def get_batch(
+    tokens: np.ndarray,
+    batch_size: int,
+    block_size: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` random windows: inputs (B, T) and the same windows shifted by one as targets."""
+    starts = torch.randint(len(tokens) - block_size, (batch_size,), generator=generator).numpy()
+    windows = tokens[starts[:, None] + np.arange(block_size + 1)].astype(np.int64)  # (B, T+1)
+    batch = torch.from_numpy(windows)
+    x, y = batch[:, :-1], batch[:, 1:]
+    device = torch.device(device)
+    if device.type == "cuda":
+        # Pinned memory lets the copy overlap with the previous step's compute.
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in corpus
+
+
+BUILTIN_CORPUS_BYTES = 6_000_000
+
+
+def prepare_builtin(
+    train_bin: str | os.PathLike,
+    val_bin: str | os.PathLike,
+    tok_path: str | os.PathLike,
+    vocab_size: int,
+    val_fraction: float = 0.01,
+    language: str = "ko",
+    target_bytes: int = BUILTIN_CORPUS_BYTES,
+    seed: int = 1337,
+) -> Generator[Progress, None, DataInfo]:
+    """Generate the synthetic job-posting corpus, keep a readable copy, and prepare the dataset."""
+    from .corpus import build_corpus
+
+    yield Progress("generate", 0, target_bytes, "bytes", f"generating {target_bytes / 1e6:.0f} MB of job postings ({language})")
+    postings = build_corpus(target_bytes=target_bytes, seed=seed, language=language)
+    text_copy = Path(train_bin).with_name(f"job_postings_{language}.txt")
+    text_copy.parent.mkdir(parents=True, exist_ok=True)
+    text_copy.write_text("\n\n".join(postings) + "\n", encoding="utf-8")
+    yield Progress("generate", target_bytes, target_bytes, "bytes", f"{len(postings):,} postings written to {text_copy}")
+    return (yield from prepare_dataset(document_source(postings), train_bin, val_bin, tok_path, vocab_size,
+                                       val_fraction, source_name=f"built-in job postings ({language})",
+                                       total_bytes=target_bytes))

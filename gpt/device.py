@@ -1,0 +1,92 @@
+"""Which device and number type training runs on, picked for speed and told to the user.
+
+cuda first, then Apple's mps, then the CPU. On a Mac, ops that mps lacks fall back to the CPU
+instead of failing, which needs the variable set before torch is imported: `gpt/__init__.py`
+imports this module first for that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+
+if platform.system() == "Darwin":
+    os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
+import torch  # noqa: E402
+
+from .config import ConfigError  # noqa: E402
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """The requested device, or the fastest one present for "auto"."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError([("device", "device 'cuda' was requested but no CUDA GPU is available; use device auto")])
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError([("device", "device 'mps' was requested but Apple's MPS is not available; use device auto")])
+    return torch.device(requested)
+
+
+def use_cpu_cores() -> int:
+    """Use every physical core for intra-op work, unless the user already chose (OMP_NUM_THREADS)."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(cores)
+    return cores
+
+
+def _cpu_bf16_is_faster() -> bool:
+    """Time one matmul in both types: bf16 wins big on CPUs with native bf16, loses badly elsewhere."""
+    if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        return False
+    timings = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(1024, 384, dtype=dtype), torch.randn(384, 1536, dtype=dtype)
+        a @ b
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        timings[dtype] = time.perf_counter() - start
+    return timings[torch.bfloat16] < 0.8 * timings[torch.float32]
+
+
+def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+    """The number type matmuls run in under autocast; weights and optimizer stay float32."""
+    if requested != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and _cpu_bf16_is_faster():
+        return torch.bfloat16
+    return torch.float32
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Mixed precision for the forward pass, or nothing for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def enable_fast_matmul(device: torch.device) -> None:
+    """TF32 tensor cores on CUDA: float32 matmuls at a fraction of the cost, loss unchanged in practice."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type

@@ -1,0 +1,206 @@
+"""Generating text from a trained model: KV cache, temperature / top-k / top-p, safe decoding.
+
+Generation feeds the prompt once (prefill), then one token at a time, keeping every layer's
+keys and values in a `KVCache` so a new token attends to the past without recomputing it.
+Greedy output is identical to the plain loop that re-runs the whole window each token.
+The model only knows positions below block_size: when the cache is full it restarts from the
+last half window (one prefill every block_size/2 tokens instead of one every token).
+
+Byte-level BPE can split a Korean syllable (3 bytes) across tokens; `TextStream` holds such
+pieces back until the character is whole, so streamed text never shows a broken character.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from tokenizers import Tokenizer
+
+from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint
+from .device import autocast
+from .model import GPT
+from .tokenizer import END_OF_TEXT, end_of_text_id, fingerprint, load_tokenizer
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far: (layers, B, nh, block_size, hs)."""
+
+    def __init__(self, model: GPT, batch_size: int, device: torch.device, dtype: torch.dtype):
+        cfg = model.cfg
+        shape = (cfg.n_layer, batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new keys and values of one layer; return all of them so far."""
+        end = self.length + k.size(2)
+        self.keys[layer, :, :, self.length:end] = k
+        self.values[layer, :, :, self.length:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self, new_tokens: int) -> None:
+        self.length += new_tokens
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """From logits (B, V) to token ids (B, 1): greedy at temperature 0, else sampled."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k and top_k < logits.size(-1):  # top_k above the vocabulary means no cut
+        kth_best = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth_best, float("-inf"))
+    if top_p < 1.0:
+        # Keep the smallest set of tokens whose probabilities add up to top_p (nucleus sampling).
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # the best one always stays
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
+
+
+@torch.no_grad()
+def generate(
+    model: GPT,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    temperature: float = 0.9,
+    top_k: int = 50,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> Iterator[int]:
+    """Yield new token ids one at a time. Prompts longer than block_size keep their last window."""
+    if not prompt_ids:
+        raise ValueError("generation needs at least one prompt token")
+    was_training = model.training
+    model.eval()
+    block_size = model.cfg.block_size
+    device = next(model.parameters()).device
+    context = torch.tensor([prompt_ids[-block_size:]], dtype=torch.long, device=device)  # (1, T)
+    cache = KVCache(model, 1, device, dtype) if use_cache else None
+    try:
+        with autocast(device, dtype):
+            logits, _ = model(context, cache=cache)
+            for _ in range(max_new_tokens):
+                next_id = pick_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (1, 1)
+                yield int(next_id)
+                context = torch.cat([context, next_id], dim=1)[:, -block_size:]
+                if cache is None:
+                    logits, _ = model(context)
+                elif cache.length == block_size:
+                    # Positions end at block_size: start again from the last half window.
+                    cache.reset()
+                    logits, _ = model(context[:, -(block_size // 2):], cache=cache)
+                else:
+                    logits, _ = model(next_id, cache=cache)
+    finally:
+        model.train(was_training)
+
+
+class TextStream:
+    """Turn token ids into text pieces, never emitting half of a multi-byte character.
+
+    Tokens are turned back into their bytes and fed to an incremental UTF-8 decoder, which holds
+    an unfinished character until its last byte arrives. Bytes that can never form a character
+    (an untrained model emits those) are dropped rather than shown as a replacement mark.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.token_bytes = token_bytes_table(tokenizer)
+        self.end_of_text = end_of_text_id(tokenizer)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+    def push(self, token_id: int) -> str:
+        if token_id == self.end_of_text:
+            return self.flush() + f"\n{END_OF_TEXT}\n"
+        return self.decoder.decode(self.token_bytes[token_id])
+
+    def flush(self) -> str:
+        return self.decoder.decode(b"", final=True)
+
+
+def token_bytes_table(tokenizer: Tokenizer) -> list[bytes]:
+    """The bytes each token id stands for, from byte-level BPE's printable stand-ins for bytes."""
+    byte_of_character = {character: byte for byte, character in enumerate(_byte_level_alphabet())}
+    table = [b""] * tokenizer.get_vocab_size()
+    for token, token_id in tokenizer.get_vocab().items():
+        if token_id != end_of_text_id(tokenizer):
+            table[token_id] = bytes(byte_of_character[character] for character in token)
+    return table
+
+
+def _byte_level_alphabet() -> list[str]:
+    """GPT-2's mapping: printable bytes stand for themselves, the other 68 are shifted past 255."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    characters, shifted = [], 0
+    for byte in range(256):
+        if byte in printable:
+            characters.append(chr(byte))
+        else:
+            characters.append(chr(256 + shifted))
+            shifted += 1
+    return characters
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to sample, with what the Sample tab and CLI show about it."""
+
+    model: GPT
+    tokenizer: Tokenizer
+    checkpoint_info: dict = field(default_factory=dict)
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """An empty prompt starts a new document (the end-of-text token precedes every document)."""
+        ids = self.tokenizer.encode(prompt).ids if prompt else []
+        return ids or [end_of_text_id(self.tokenizer)]
+
+    def stream(self, prompt: str, max_new_tokens: int = 250, temperature: float = 0.9, top_k: int = 50,
+               top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
+        """Yield text pieces as they are generated."""
+        device = next(self.model.parameters()).device
+        generator = torch.Generator(device=device)
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        text = TextStream(self.tokenizer)
+        for token_id in generate(self.model, self.prompt_ids(prompt), max_new_tokens, temperature,
+                                 top_k, top_p, generator):
+            if piece := text.push(token_id):
+                yield piece
+        if rest := text.flush():
+            yield rest
+
+    def complete(self, prompt: str, **options) -> str:
+        return "".join(self.stream(prompt, **options))
+
+
+def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike | None = None,
+               device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a checkpoint and its tokenizer for sampling; refuse a tokenizer it was not trained with."""
+    checkpoint = load_checkpoint(checkpoint_file, map_location=device)
+    cfg = checkpoint_config(checkpoint)
+    tok_path = Path(tok_path or cfg.tok_path)
+    tokenizer = load_tokenizer(tok_path)
+    check_tokenizer(checkpoint, fingerprint(tokenizer), tok_path)
+    model = GPT(cfg.replace(dropout=0.0))
+    model.load_state_dict(checkpoint["model"])
+    model.to(device).eval()
+    info = {key: checkpoint.get(key) for key in ("step", "val_loss", "val_bpb", "saved_at")}
+    info["cfg"] = checkpoint["cfg"]
+    info["path"] = str(checkpoint_file)
+    return LoadedModel(model, tokenizer, info)

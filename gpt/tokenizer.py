@@ -1,0 +1,73 @@
+"""Byte-level BPE tokenizer, trained on our own text with Hugging Face `tokenizers`.
+
+Byte-level means every string (Korean, emoji, anything UTF-8) becomes tokens without an
+unknown token and decodes back exactly: the 256 byte values are always in the vocabulary.
+One Hangul syllable is 3 bytes, so a single token may end in the middle of a character;
+`gpt.sample.TextStream` holds such pieces back until the character is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+END_OF_TEXT = "<|endoftext|>"
+
+
+class TokenizerError(ValueError):
+    """A tokenizer file that is missing, unreadable or not a tokenizer."""
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """Learn merges from an iterable of strings (streamed, so large corpora fit in memory)."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    tokenizer.save(str(temporary))
+    os.replace(temporary, path)
+
+
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+    path = Path(path)
+    if not path.is_file():
+        raise TokenizerError(f"tokenizer file {path} does not exist; prepare data first "
+                             f"(python scripts/prepare_data.py) or delete the bins so training prepares them")
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for bad JSON
+        raise TokenizerError(f"tokenizer file {path} is corrupt or not a tokenizer.json ({error}); "
+                             f"prepare the data again to rebuild it") from None
+    if tokenizer.token_to_id(END_OF_TEXT) is None:
+        raise TokenizerError(f"tokenizer file {path} has no {END_OF_TEXT} token; it was not made by this "
+                             f"project; prepare the data again to rebuild it")
+    return tokenizer
+
+
+def fingerprint(tokenizer: Tokenizer) -> str:
+    """A short hash of the vocabulary and merges: the same text always gives the same ids."""
+    model = json.loads(tokenizer.to_str())["model"]
+    canonical = json.dumps({"vocab": model["vocab"], "merges": model["merges"]}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def end_of_text_id(tokenizer: Tokenizer) -> int:
+    return tokenizer.token_to_id(END_OF_TEXT)

@@ -1,0 +1,333 @@
+"""The training loop, written once, as a generator of events.
+
+    for event in train(cfg, stop=threading.Event()):
+        ...  # Progress, Started, StepDone, Evaluated, Sampled, CheckpointSaved, Finished
+
+The CLI draws a tqdm bar from these events, the app draws plots, tests assert on them.
+`stop.set()` from anywhere (a Stop button, Ctrl-C, SIGTERM) is honoured between two steps: the
+loop saves a checkpoint and finishes with reason "stopped". Problems a user can fix (bad
+config, bad data, a checkpoint that does not fit) raise one of USER_ERRORS before any
+training starts, with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, ArchitectureMismatch, CheckpointError, architecture_differences,
+                         archive_checkpoint, check_tokenizer, checkpoint_config, load_checkpoint, model_state,
+                         save_checkpoint)
+from .config import Config, ConfigError
+from .data import DataError, DataInfo, Progress, get_batch, open_tokens, prepare_builtin, read_meta
+from .device import autocast, describe, enable_fast_matmul, pick_device, pick_dtype, use_cpu_cores
+from .model import GPT, estimate_training_memory
+from .sample import TextStream, generate
+from .tokenizer import TokenizerError, end_of_text_id, fingerprint, load_tokenizer
+
+USER_ERRORS = (ConfigError, DataError, TokenizerError, CheckpointError)
+MEMORY_TIPS = ("smaller batch_size, block_size 128, n_layer 4, n_embd 256")
+DIVERGED_TIP = "lower lr (for example --lr 1e-4)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass
+class Started:
+    step: int
+    max_steps: int
+    resumed: bool
+    device: str
+    dtype: str
+    parameters: int
+    vocab_size: int
+    train_tokens: int
+    val_tokens: int
+    tokens_per_step: int
+    checkpoint: str
+    archived_checkpoint: str | None
+    cfg: Config
+    history: list  # evaluations carried over from the checkpoint, for plots
+
+
+@dataclass
+class StepDone:
+    step: int
+    loss: float
+    lr: float
+    tokens_per_second: float
+    elapsed: float  # seconds of training in this session
+
+
+@dataclass
+class Evaluated:
+    step: int
+    train_loss: float
+    val_loss: float
+    val_bpb: float | None  # bits per byte: comparable across tokenizers
+    seconds: float
+
+
+@dataclass
+class Sampled:
+    step: int
+    text: str
+
+
+@dataclass
+class CheckpointSaved:
+    step: int
+    path: str
+    best_path: str | None  # set when this evaluation is the best so far
+
+
+@dataclass
+class Finished:
+    step: int
+    reason: str  # "done", "stopped" or "diverged"
+    message: str
+    checkpoint: str | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces of the loop
+
+
+def learning_rate(cfg: Config, step: int) -> float:
+    """Constant (the original recipe), or linear warmup then cosine decay to min_lr."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+@torch.no_grad()
+def estimate_loss(model: GPT, splits: dict, cfg: Config, device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+    """Mean loss over eval_iters batches of each split, in eval mode (no dropout).
+
+    The batches are the same at every evaluation (a fixed seed), so the curve shows the model
+    changing, not the sampling noise.
+    """
+    model.eval()
+    losses = {}
+    for name, tokens in splits.items():
+        generator = torch.Generator().manual_seed(cfg.seed)
+        total = torch.zeros((), device=device)
+        for _ in range(cfg.eval_iters):
+            x, y = get_batch(tokens, cfg.batch_size, cfg.block_size, generator, device)
+            with autocast(device, dtype):
+                _, loss = model(x, y)
+            total += loss.float()
+        losses[name] = (total / cfg.eval_iters).item()
+    model.train()
+    return losses
+
+
+def bits_per_byte(loss: float, data: DataInfo | None) -> float | None:
+    """Nats per token -> bits per byte of text, so runs with different tokenizers compare."""
+    if data is None or not math.isfinite(loss):
+        return None
+    return loss * data.tokens_per_byte / math.log(2)
+
+
+def ensure_data(cfg: Config) -> Iterator[Progress]:
+    """Prepare the built-in corpus when none of the data files exist yet."""
+    paths = [Path(cfg.train_bin), Path(cfg.val_bin), Path(cfg.tok_path)]
+    missing = [path for path in paths if not path.exists()]
+    if len(missing) == len(paths):
+        yield from prepare_builtin(cfg.train_bin, cfg.val_bin, cfg.tok_path, cfg.vocab_size,
+                                   cfg.val_fraction, language=cfg.builtin_corpus, seed=cfg.seed)
+    elif missing:
+        raise DataError(f"the data is incomplete: {', '.join(map(str, missing))} missing; prepare it again "
+                        f"(python scripts/prepare_data.py --input your.txt) or delete all three files "
+                        f"to use the built-in corpus")
+
+
+def check_memory(cfg: Config, device: torch.device) -> None:
+    """Refuse a config whose training step clearly cannot fit, before allocating anything."""
+    if device.type == "cuda":
+        available = torch.cuda.mem_get_info(device)[0]
+    elif hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    else:
+        return
+    needed = estimate_training_memory(cfg)
+    if needed > 0.9 * available:
+        raise ConfigError([("batch_size", f"this config needs about {needed / 2**30:.1f} GiB for a training step "
+                                          f"but only {available / 2**30:.1f} GiB is free; try {MEMORY_TIPS}")])
+
+
+def _save(path: Path, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss) -> None:
+    last = history[-1] if history else {}
+    save_checkpoint(path, model=model_state(model), optim=optimizer.state_dict(), step=step, cfg=cfg.to_dict(),
+                    tokenizer=tokenizer_id, history=history, val_loss=last.get("val_loss"),
+                    val_bpb=last.get("val_bpb"), best_val_loss=best_val_loss)
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(
+    cfg: Config,
+    stop: threading.Event | None = None,
+    fresh: bool = False,
+    keep_checkpoint_architecture: bool = False,
+) -> Iterator:
+    """Prepare data if needed, resume or start, and train to cfg.max_steps, yielding events."""
+    cfg.validate()
+    stop = stop or threading.Event()
+    yield from ensure_data(cfg)
+
+    tokenizer = load_tokenizer(cfg.tok_path)
+    train_tokens, val_tokens = open_tokens(cfg.train_bin), open_tokens(cfg.val_bin)
+    data_info = read_meta(cfg.train_bin)
+    cfg = cfg.replace(vocab_size=tokenizer.get_vocab_size())
+    if int(train_tokens.max(initial=0)) >= cfg.vocab_size:  # bins and tokenizer from different runs
+        raise DataError(f"{cfg.train_bin} holds token ids beyond the tokenizer's {cfg.vocab_size:,} tokens: "
+                        f"the bins and {cfg.tok_path} do not belong together; prepare the data again")
+    tokenizer_id = {"fingerprint": fingerprint(tokenizer), "vocab_size": cfg.vocab_size}
+
+    # Resume, or start fresh keeping the old run under another name.
+    checkpoint_file = Path(cfg.out_dir) / CHECKPOINT_NAME
+    checkpoint, archived = None, None
+    if checkpoint_file.exists() and fresh:
+        archived = archive_checkpoint(checkpoint_file)
+        best = checkpoint_file.with_name(BEST_NAME)
+        if best.exists():
+            archive_checkpoint(best)
+    elif checkpoint_file.exists():
+        checkpoint = load_checkpoint(checkpoint_file)
+        check_tokenizer(checkpoint, tokenizer_id["fingerprint"], cfg.tok_path)
+        saved = checkpoint_config(checkpoint)
+        differences = architecture_differences(saved, cfg)
+        if differences and not keep_checkpoint_architecture:
+            raise ArchitectureMismatch(checkpoint_file, differences)
+        cfg = cfg.replace(**{name: getattr(saved, name) for name in differences})
+    cfg.validate(train_tokens=len(train_tokens), val_tokens=len(val_tokens))
+
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        use_cpu_cores()
+    enable_fast_matmul(device)
+    dtype = pick_dtype(device, cfg.dtype)
+    check_memory(cfg, device)
+
+    torch.manual_seed(cfg.seed)
+    model = GPT(cfg).to(device)
+    optimizer = model.optimizer(cfg.lr, cfg.weight_decay, device)
+    step, history, best_val_loss = 0, [], math.inf
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optim"])
+        step = int(checkpoint["step"])
+        history = list(checkpoint.get("history") or [])
+        best_val_loss = checkpoint.get("best_val_loss") or math.inf
+        del checkpoint
+    # A resumed run draws other batches than the first part did, but the same ones every time.
+    torch.manual_seed(cfg.seed + step)
+    batch_generator = torch.Generator().manual_seed(cfg.seed + step)
+    runnable = torch.compile(model) if cfg.compile else model
+    # float16 gradients underflow without loss scaling; bfloat16 and float32 need none.
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    tokens_per_step = cfg.batch_size * cfg.block_size
+
+    yield Started(step, cfg.max_steps, step > 0, describe(device), str(dtype).removeprefix("torch."),
+                  model.num_parameters(), cfg.vocab_size, len(train_tokens), len(val_tokens), tokens_per_step,
+                  str(checkpoint_file), str(archived) if archived else None, cfg, list(history))
+    if step >= cfg.max_steps:
+        yield Finished(step, "done", f"the checkpoint is already at step {step:,}, not below max_steps "
+                                     f"({cfg.max_steps:,}); raise max_steps to train further", str(checkpoint_file))
+        return
+
+    def save_and_finish(reason: str, message: str) -> Iterator:
+        _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
+        yield CheckpointSaved(step, str(checkpoint_file), None)
+        yield Finished(step, reason, message, str(checkpoint_file))
+
+    model.train()
+    started = last_log_time = time.perf_counter()
+    last_log_step = step
+    x, y = get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device)
+    while step < cfg.max_steps:
+        if stop.is_set():
+            yield from save_and_finish("stopped", f"stopped at step {step:,}")
+            return
+        lr = learning_rate(cfg, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(device, dtype):
+            _, loss = runnable(x, y)
+        # Draw the next batch while the device still works on this step (asynchronous on GPU).
+        x, y = get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        if step % cfg.log_interval == 0 or step == cfg.max_steps:
+            loss_value = loss.item()  # the only host-device sync of a training step
+            now = time.perf_counter()
+            if not math.isfinite(loss_value):
+                kept = f"; the last good checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else ""
+                yield Finished(step, "diverged", f"the loss became {loss_value} at step {step:,}: the learning rate "
+                                                 f"{cfg.lr:g} is too high; {DIVERGED_TIP}{kept}", None)
+                return
+            yield StepDone(step, loss_value, lr, (step - last_log_step) * tokens_per_step / (now - last_log_time),
+                           now - started)
+            last_log_step, last_log_time = step, now
+
+        if step % cfg.eval_interval == 0 or step == cfg.max_steps:
+            eval_started = time.perf_counter()
+            losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype)
+            val_bpb = bits_per_byte(losses["val"], data_info)
+            yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
+            if not math.isfinite(losses["val"]):
+                yield Finished(step, "diverged", f"the validation loss became {losses['val']} at step {step:,}; "
+                                                 f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
+                return
+            history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
+            if cfg.sample_every_eval:
+                yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
+            is_best = losses["val"] < best_val_loss
+            best_val_loss = min(best_val_loss, losses["val"])
+            _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
+            best_file = checkpoint_file.with_name(BEST_NAME)
+            if is_best:
+                _copy_atomically(checkpoint_file, best_file)
+            yield CheckpointSaved(step, str(checkpoint_file), str(best_file) if is_best else None)
+            # Evaluation time is not training time: keep tokens/s honest.
+            last_log_time += time.perf_counter() - eval_started
+
+    yield Finished(step, "done", f"reached max_steps ({cfg.max_steps:,})", str(checkpoint_file))
+
+
+def sample_text(model: GPT, tokenizer, cfg: Config, device: torch.device, dtype: torch.dtype, seed: int) -> str:
+    """A sample from the start of a new document, as shown at each evaluation."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    stream = TextStream(tokenizer)
+    pieces = [stream.push(token) for token in generate(model, [end_of_text_id(tokenizer)], cfg.sample_max_new_tokens,
+                                                        cfg.temperature, cfg.top_k, generator=generator, dtype=dtype)]
+    return ("".join(pieces) + stream.flush()).strip()

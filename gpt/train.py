@@ -135,6 +135,37 @@ def estimate_loss(model: GPT, splits: dict, cfg: Config, device: torch.device, d
     return losses
 
 
+def train_step(model, optimizer, scaler, x, y, grad_clip: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """One optimisation step; returns the loss tensor without syncing the device."""
+    with autocast(device, dtype):
+        _, loss = model(x, y)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None = None,
+                       dtype: torch.dtype | None = None) -> float:
+    """Median seconds of one training step of this config on random tokens, after one warm-up step."""
+    device = device or pick_device(cfg.device)
+    dtype = dtype or pick_dtype(device, cfg.dtype)
+    model = GPT(cfg).to(device)
+    optimizer = model.optimizer(cfg.lr, cfg.weight_decay, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    x = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
+    timings = []
+    for _ in range(steps + 1):
+        started = time.perf_counter()
+        train_step(model, optimizer, scaler, x, x, cfg.grad_clip, device, dtype).item()
+        timings.append(time.perf_counter() - started)
+    return sorted(timings[1:])[len(timings[1:]) // 2]
+
+
 def bits_per_byte(loss: float, data: DataInfo | None) -> float | None:
     """Nats per token -> bits per byte of text, so runs with different tokenizers compare."""
     if data is None or not math.isfinite(loss):
@@ -274,17 +305,9 @@ def train(
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with autocast(device, dtype):
-            _, loss = runnable(x, y)
+        loss = train_step(runnable, optimizer, scaler, x, y, cfg.grad_clip, device, dtype)
         # Draw the next batch while the device still works on this step (asynchronous on GPU).
         x, y = get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
 
         if step % cfg.log_interval == 0 or step == cfg.max_steps:

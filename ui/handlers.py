@@ -1,0 +1,390 @@
+"""What happens when someone uses the app: plain Python, testable without a browser.
+
+`TrainerApp` holds the server's storage paths, its one `TrainingJob` and the model loaded for
+sampling; each public method is one event handler of `app.py`. Handlers return plain values
+and `gr.update`s in the order `app.py` lists its outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import gradio as gr
+
+from gpt.checkpoint import CHECKPOINT_NAME, CheckpointError
+from gpt.config import Config
+from gpt.data import DataError, prepare_builtin, prepare_files, read_meta
+from gpt.device import pick_device, pick_dtype
+from gpt.model import count_parameters, estimate_training_memory, training_flops_per_token
+from gpt.sample import LoadedModel, load_model, token_bytes_table
+from gpt.tokenizer import TokenizerError, load_tokenizer
+from gpt.train import time_training_step
+
+from .job import JobBusy, JobState, TrainingJob
+from .plots import loss_figure
+from .strings import duration, message
+
+# The config fields the Train tab has a control for, in the order app.py declares them.
+CONTROL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout",
+                  "batch_size", "lr", "max_steps", "grad_clip", "lr_schedule",
+                  "eval_interval", "eval_iters", "sample_every_eval", "sample_max_new_tokens", "temperature", "top_k")
+INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "max_steps", "eval_interval",
+                  "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
+
+PRESETS = {
+    # Tuned by measurement on a 2-core CPU: recognisable job postings within about 3 minutes.
+    "CPU quick (about 3 minutes on 2 cores)": dict(
+        block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0, batch_size=16, lr=1e-3, max_steps=600,
+        grad_clip=1.0, lr_schedule="constant", eval_interval=100, eval_iters=10, sample_every_eval=True,
+        sample_max_new_tokens=200, temperature=0.9, top_k=50),
+    "Original recipe (GPU)": {name: getattr(Config(), name) for name in CONTROL_FIELDS},
+}
+DEFAULT_PRESET = "CPU quick (about 3 minutes on 2 cores)"
+CORPUS_CHOICES = ("builtin_ko", "builtin_en", "upload")
+RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")
+FOLLOW_INTERVAL_SECONDS = 1.0
+PREVIEW_CHARACTERS = 600
+DEFAULT_MAX_UPLOAD_MB = 50
+
+
+@dataclass
+class Storage:
+    """Where data and checkpoints live, and whether they survive a restart."""
+
+    root: Path
+    temporary: bool = False
+
+    @classmethod
+    def for_this_machine(cls, app_dir: Path) -> "Storage":
+        """`/data` on a Hugging Face Space with persistent storage; the app folder elsewhere."""
+        if override := os.environ.get("GPT_STORAGE_DIR"):
+            return cls(Path(override))
+        on_space = bool(os.environ.get("SPACE_ID"))
+        persistent = Path("/data")
+        if on_space and persistent.is_dir() and os.access(persistent, os.W_OK):
+            return cls(persistent)
+        return cls(app_dir, temporary=on_space)
+
+    def config(self, **values) -> Config:
+        return Config(train_bin=str(self.root / "data" / "train.bin"), val_bin=str(self.root / "data" / "val.bin"),
+                      tok_path=str(self.root / "data" / "tokenizer.json"), out_dir=str(self.root / "checkpoints"),
+                      **values)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / CHECKPOINT_NAME
+
+
+def max_upload_bytes() -> int:
+    return int(float(os.environ.get("GPT_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1e6)
+
+
+def _human_count(number: int) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if number >= size:
+            return f"{number / size:.1f}{unit}"
+    return str(number)
+
+
+def _human_bytes(number: float) -> str:
+    for unit, size in (("GB", 2**30), ("MB", 2**20)):
+        if number >= size:
+            return f"{number / size:.1f} {unit}"
+    return f"{number / 2**10:.0f} KB"
+
+
+class TrainerApp:
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self.job = TrainingJob()
+        self._speed_lock = threading.Lock()
+        self._flops_per_second: float | None = None  # training FLOP/s measured on this device
+        self._loaded: tuple[str, float, LoadedModel] | None = None
+        self._load_lock = threading.Lock()
+
+    # -- the config and what it means ----------------------------------------------------------
+
+    def config_from_controls(self, values: dict) -> Config:
+        """A Config from control values (sliders send floats), vocab from the prepared data if any."""
+        typed = {name: int(round(value)) if name in INTEGER_FIELDS and value is not None else value
+                 for name, value in values.items()}
+        return self.storage.config(**typed)
+
+    def data_vocab_size(self, requested: int) -> int:
+        info = read_meta(self.storage.config().train_bin)
+        return info.vocab_size if info else requested
+
+    def calibrate_speed(self) -> None:
+        """Time a few steps of the CPU preset once, so step times can be estimated for any config."""
+        with self._speed_lock:
+            if self._flops_per_second is not None:
+                return
+            cfg = self.storage.config(**PRESETS[DEFAULT_PRESET], vocab_size=self.data_vocab_size(Config.vocab_size))
+            seconds = time_training_step(cfg, steps=2)
+            self._flops_per_second = training_flops_per_token(cfg) * cfg.batch_size * cfg.block_size / seconds
+
+    def describe_config(self, values: dict, vocab_size: int, measured_seconds: float | None = None,
+                        language: str = "en") -> tuple[str, str]:
+        """(summary of what the config means, problems to fix) as Markdown."""
+        cfg = self.config_from_controls({**values, "vocab_size": self.data_vocab_size(vocab_size)})
+        problems = cfg.problems()
+        problem_text = message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems)) if problems else ""
+        if any(name in ("n_embd", "n_head", "n_layer", "block_size", "batch_size") for name, _ in problems):
+            return "", problem_text
+        device = pick_device(cfg.device)
+        tokens_per_step = cfg.batch_size * cfg.block_size
+        if measured_seconds is not None:
+            step_seconds, how = measured_seconds, message("measured", language)
+        elif self._flops_per_second:
+            step_seconds = training_flops_per_token(cfg) * tokens_per_step / self._flops_per_second
+            how = message("estimated", language)
+        else:
+            step_seconds, how = None, message("measuring", language)
+        step_text = "—" if step_seconds is None else (f"{step_seconds * 1000:,.0f} ms" if step_seconds < 10 else duration(step_seconds))
+        summary = message("summary", language, parameters=_human_count(count_parameters(cfg)),
+                          tokens_per_step=tokens_per_step, memory=_human_bytes(estimate_training_memory(cfg)),
+                          step_time=step_text, device=device.type, how=how, steps=cfg.max_steps,
+                          total=duration(step_seconds * cfg.max_steps) if step_seconds else "—")
+        return summary, problem_text
+
+    def measure_step_time(self, values: dict, vocab_size: int, language: str = "en") -> tuple[str, str]:
+        cfg = self.config_from_controls({**values, "vocab_size": self.data_vocab_size(vocab_size)})
+        if cfg.problems():
+            return self.describe_config(values, vocab_size, language=language)
+        if self.job.snapshot().active:
+            return message("busy", language), ""
+        seconds = time_training_step(cfg, steps=2)
+        return self.describe_config(values, vocab_size, measured_seconds=seconds, language=language)
+
+    # -- training ----------------------------------------------------------------------------
+
+    def start_training(self, values: dict, vocab_size: int, resume_mode: str, owner: str, language: str) -> str | None:
+        """Start the run; return a message if it was refused, None when it started."""
+        cfg = self.config_from_controls({**values, "vocab_size": vocab_size})
+        if problems := cfg.problems():
+            return message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems))
+        if resume_mode not in RESUME_MODES:
+            return f"resume_mode must be one of {', '.join(RESUME_MODES)}"
+        try:
+            self.job.start(cfg, owner, fresh=resume_mode == "fresh",
+                           keep_checkpoint_architecture=resume_mode == "checkpoint_architecture")
+        except JobBusy:
+            return message("busy", language)
+        return None
+
+    def stop_training(self, owner: str, language: str) -> str:
+        state = self.job.snapshot()
+        if not state.active:
+            return message("nothing_to_stop", language)
+        if not self.job.stop(owner):
+            return message("not_owner", language)
+        return message("stop_requested", language)
+
+    def job_view(self, state: JobState, viewer: str, language: str, notice: str | None = None) -> tuple:
+        """status, progress, plot, latest sample, log, and the buttons' states."""
+        is_owner = not state.owner or state.owner == viewer
+        if notice:
+            status = notice
+        elif state.status == "idle":
+            status = message("idle", language)
+        elif state.status == "preparing_data" or state.preparing is not None:
+            status = message("preparing", language, message=state.preparing.message if state.preparing else "…")
+        elif state.status == "running":
+            status = message("running", language, step=state.step, max_steps=state.max_steps)
+        elif state.status == "stopping":
+            status = message("stopping", language)
+        elif state.status == "finished" and state.finish_reason == "stopped":
+            status = message("stopped", language, step=state.step, checkpoint=state.checkpoint)
+        elif state.status == "finished":
+            status = message("finished", language, message=state.message, checkpoint=state.checkpoint)
+        elif state.error_kind in ("architecture", "tokenizer"):
+            status = message(state.error_kind, language, message=state.message)
+        else:
+            status = message("failed", language, message=state.message)
+        if state.active and not is_owner:
+            status = message("watching", language) + "\n\n" + status
+
+        progress = self._progress_html(state, language)
+        figure = loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
+        latest_sample = f"[step {state.samples[-1][0]:,}]\n{state.samples[-1][1]}" if state.samples else ""
+        log = "\n".join(state.log)
+        choosing = state.status == "failed" and state.error_kind in ("architecture", "tokenizer")
+        return (status, progress, figure, latest_sample, log,
+                gr.update(interactive=not state.active),
+                gr.update(interactive=state.active and is_owner),
+                gr.update(visible=choosing and state.error_kind == "architecture"),
+                gr.update(visible=choosing))
+
+    def _progress_html(self, state: JobState, language: str) -> str:
+        if state.preparing is not None and state.preparing.total:
+            fraction = min(1.0, state.preparing.done / state.preparing.total)
+            text = state.preparing.message
+        elif state.max_steps:
+            fraction = state.step / state.max_steps
+            text = message("progress", language, step=state.step, max_steps=state.max_steps,
+                           tokens_per_second=state.tokens_per_second, elapsed=duration(state.elapsed),
+                           eta=duration(state.eta_seconds) if state.active else "—")
+        else:
+            return ""
+        return (f'<div id="train-progress"><progress value="{fraction:.4f}" max="1" style="width:100%"></progress>'
+                f'<div>{text}</div></div>')
+
+    def control_updates(self, state: JobState) -> list:
+        """Lock the controls (showing the running config) while a run is active."""
+        if not state.active:
+            return [gr.update(interactive=True) for _ in CONTROL_FIELDS] + [gr.update(interactive=True)] * 2
+        cfg = state.cfg or Config()
+        return ([gr.update(value=getattr(cfg, name), interactive=False) for name in CONTROL_FIELDS] +
+                [gr.update(interactive=False)] * 2)
+
+    async def follow(self, viewer: str, language: str, notice: str | None = None):
+        """Yield the job's view once a second while it changes, until it is no longer active."""
+        seen_version, was_active = -1, None
+        while True:
+            state = self.job.snapshot()
+            if state.version != seen_version or notice:
+                locks = self.control_updates(state) if state.active != was_active else [gr.skip()] * (len(CONTROL_FIELDS) + 2)
+                yield (*self.job_view(state, viewer, language, notice), *locks)
+                seen_version, was_active, notice = state.version, state.active, None
+            if not state.active and state.status != "running":
+                return
+            await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
+
+    # -- data --------------------------------------------------------------------------------
+
+    def data_status(self, language: str) -> str:
+        info = read_meta(self.storage.config().train_bin)
+        if info is None:
+            return message("no_data", language)
+        return message("data_ready", language, source=info.source, train_tokens=info.train_tokens,
+                       val_tokens=info.val_tokens, vocab_size=info.vocab_size, tokens_per_byte=info.tokens_per_byte)
+
+    def prepare_data(self, corpus: str, files: list[str] | None, vocab_size: int, owner: str, language: str,
+                     progress=None) -> tuple[str, list]:
+        """Prepare bins from the chosen text; (status, token preview)."""
+        cfg = self.storage.config(vocab_size=int(vocab_size))
+        if problems := [text for name, text in cfg.problems() if name == "vocab_size"]:
+            return message("data_error", language, message=problems[0]), []
+        if corpus not in CORPUS_CHOICES:
+            return message("data_error", language, message=f"unknown corpus {corpus!r}"), []
+        if corpus == "upload" and not files:
+            return message("data_error", language, message=message("need_upload", language)), []
+        try:
+            with self.job.hold_for_data_preparation(owner):
+                if corpus == "upload":
+                    steps = prepare_files(files, cfg.train_bin, cfg.val_bin, cfg.tok_path, cfg.vocab_size,
+                                          cfg.val_fraction, max_bytes=max_upload_bytes())
+                else:
+                    steps = prepare_builtin(cfg.train_bin, cfg.val_bin, cfg.tok_path, cfg.vocab_size,
+                                            cfg.val_fraction, language=corpus.removeprefix("builtin_"))
+                while True:
+                    try:
+                        step = next(steps)
+                    except StopIteration:
+                        break
+                    if progress is not None:
+                        progress(step.done / step.total if step.total else None, desc=step.message)
+        except JobBusy as error:
+            return message("data_error", language, message=str(error)), []
+        except (DataError, TokenizerError, OSError) as error:
+            return message("data_error", language, message=str(error)), []
+        preview_source = files[0] if corpus == "upload" else Path(cfg.train_bin).with_name(
+            f"job_postings_{corpus.removeprefix('builtin_')}.txt")
+        return self.data_status(language), self.token_preview(preview_source)
+
+    def token_preview(self, text_file: str | Path) -> list[tuple[str, str]]:
+        """The first lines of the text cut into tokens, for gr.HighlightedText (alternating colours)."""
+        cfg = self.storage.config()
+        try:
+            tokenizer = load_tokenizer(cfg.tok_path)
+            with open(text_file, encoding="utf-8", errors="replace") as file:
+                text = file.read(PREVIEW_CHARACTERS)
+        except (TokenizerError, OSError):
+            return []
+        table = token_bytes_table(tokenizer)
+        pieces, pending = [], b""
+        for token_id in tokenizer.encode(text).ids:
+            pending += table[token_id]
+            try:
+                piece = pending.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # a character continues in the next token: show them together
+            pieces.append((piece, str(len(pieces) % 4)))
+            pending = b""
+        return pieces
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def loaded_model(self) -> LoadedModel:
+        """The latest checkpoint, reloaded when the file changed (training saves a new one)."""
+        path = self.storage.checkpoint
+        with self._load_lock:
+            if not path.is_file():
+                raise CheckpointError(f"no checkpoint at {path}; train first")
+            mtime = path.stat().st_mtime
+            if self._loaded is None or self._loaded[:2] != (str(path), mtime):
+                self._loaded = (str(path), mtime, load_model(path, self.storage.config().tok_path, "cpu"))
+            return self._loaded[2]
+
+    def checkpoint_info(self, language: str) -> str:
+        if not self.storage.checkpoint.is_file():
+            return message("no_checkpoint", language)
+        try:
+            info = self.loaded_model().checkpoint_info
+        except (CheckpointError, TokenizerError) as error:
+            return message("checkpoint_error", language, message=str(error))
+        cfg = info["cfg"]
+        val_loss = f"{info['val_loss']:.4f}" if info.get("val_loss") is not None else "—"
+        val_bpb = f"{info['val_bpb']:.3f}" if info.get("val_bpb") is not None else "—"
+        saved = datetime.fromtimestamp(info["saved_at"]).strftime("%Y-%m-%d %H:%M:%S") if info.get("saved_at") else "—"
+        return message("checkpoint_info", language, path=info["path"], step=info["step"], val_loss=val_loss,
+                       val_bpb=val_bpb, saved=saved, **{k: cfg[k] for k in ("n_layer", "n_embd", "n_head",
+                                                                            "block_size", "vocab_size")})
+
+    def sample(self, prompt: str, temperature: float, top_k: int, top_p: float, max_new_tokens: int, seed: int,
+               language: str):
+        """Yield (text so far, note) as tokens arrive."""
+        problems = []
+        if temperature is None or not math.isfinite(temperature) or temperature < 0:
+            problems.append(f"temperature must be zero (greedy) or positive, got {temperature}")
+        if top_k is None or top_k < 0:
+            problems.append(f"top_k must be zero (off) or positive, got {top_k}")
+        if top_p is None or not 0 < top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {top_p}")
+        if max_new_tokens is None or max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        if problems:
+            yield "", message("sample_problem", language, message="; ".join(problems))
+            return
+        try:
+            loaded = self.loaded_model()
+        except (CheckpointError, TokenizerError) as error:
+            yield "", message("checkpoint_error", language, message=str(error))
+            return
+        notes = []
+        prompt = prompt or ""
+        block_size = loaded.model.cfg.block_size
+        if len(loaded.prompt_ids(prompt)) > block_size:
+            notes.append(f"the prompt is longer than block_size ({block_size} tokens): the model sees its last "
+                         f"{block_size} tokens")
+        vocab = loaded.model.cfg.vocab_size
+        if int(top_k) > vocab:
+            notes.append(f"top_k {int(top_k)} is larger than the vocabulary ({vocab:,}): all tokens are candidates")
+        note = "; ".join(notes)
+        text = prompt
+        last_yield = 0.0
+        for piece in loaded.stream(prompt, int(max_new_tokens), float(temperature), int(top_k), float(top_p),
+                                   None if seed is None or int(seed) < 0 else int(seed)):
+            text += piece
+            now = time.monotonic()
+            if now - last_yield > 0.05:  # at most 20 updates a second
+                yield text, note
+                last_yield = now
+        yield text, note

@@ -1,0 +1,203 @@
+"""The one training run of this server, in a background thread that any page can watch.
+
+Training must outlive the page that started it: closing or reloading the tab only stops
+watching. So the Train button starts a `TrainingJob` and then follows its `snapshot()`; a page
+opened later follows the same job. Only one run at a time, and only its owner (the browser
+that started it) may stop it; everyone else sees it read-only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+
+from gpt.checkpoint import ArchitectureMismatch, TokenizerMismatch
+from gpt.config import Config, ConfigError
+from gpt.data import Progress
+from gpt.train import USER_ERRORS, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
+
+MAX_LOG_LINES = 300
+
+
+class JobBusy(RuntimeError):
+    """Another run (or a data preparation) holds the server."""
+
+
+@dataclass
+class JobState:
+    """Everything a page needs to draw the run; copied out under the lock."""
+
+    status: str = "idle"  # idle, preparing_data, running, stopping, finished, failed
+    version: int = 0  # grows on every change, so a watcher can skip unchanged frames
+    owner: str = ""
+    cfg: Config | None = None
+    started_at: float = 0.0
+    start_step: int = 0
+    step: int = 0
+    max_steps: int = 0
+    vocab_size: int = 0
+    parameters: int = 0
+    device: str = ""
+    tokens_per_second: float = 0.0
+    elapsed: float = 0.0  # seconds of training in this run
+    train_losses: list = field(default_factory=list)  # (step, loss) at each log step
+    evaluations: list = field(default_factory=list)  # dicts: step, train_loss, val_loss, val_bpb
+    samples: list = field(default_factory=list)  # (step, text)
+    log: list = field(default_factory=list)
+    preparing: Progress | None = None
+    checkpoint: str = ""
+    finish_reason: str = ""
+    message: str = ""
+    error_kind: str = ""  # config, data, architecture, tokenizer, crash
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("preparing_data", "running", "stopping")
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.tokens_per_second <= 0 or not self.cfg:
+            return None
+        remaining_tokens = (self.max_steps - self.step) * self.cfg.batch_size * self.cfg.block_size
+        return remaining_tokens / self.tokens_per_second
+
+
+class TrainingJob:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state = JobState()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self) -> JobState:
+        with self._lock:
+            state = self._state
+            return replace(state, train_losses=list(state.train_losses), evaluations=list(state.evaluations),
+                           samples=list(state.samples), log=list(state.log))
+
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    def start(self, cfg: Config, owner: str, fresh: bool = False, keep_checkpoint_architecture: bool = False) -> None:
+        """Start training in the background; JobBusy if something else runs."""
+        with self._lock:
+            if self._state.active:
+                raise JobBusy("a training run is already in progress")
+            self._stop.clear()
+            self._state = JobState(status="running", owner=owner, cfg=cfg, started_at=time.time(),
+                                   max_steps=cfg.max_steps, version=self._state.version + 1)
+        self._thread = threading.Thread(target=self._run, args=(cfg, fresh, keep_checkpoint_architecture),
+                                        name="training", daemon=True)
+        self._thread.start()
+
+    def stop(self, requester: str) -> bool:
+        """Ask the run to stop after the current step; False if the requester does not own it."""
+        with self._lock:
+            if not self._state.active:
+                return True
+            if self._state.owner and requester != self._state.owner:
+                return False
+            self._stop.set()
+            if self._state.status == "running":
+                self._update(status="stopping")
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (tests and shutdown); True if it did."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def hold_for_data_preparation(self, owner: str) -> "_DataHold":
+        """Keep training from starting while the data files are rewritten."""
+        return _DataHold(self, owner)
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def _run(self, cfg: Config, fresh: bool, keep_checkpoint_architecture: bool) -> None:
+        try:
+            for event in train(cfg, self._stop, fresh=fresh, keep_checkpoint_architecture=keep_checkpoint_architecture):
+                with self._lock:
+                    self._apply(event)
+        except USER_ERRORS as error:
+            kind = ("architecture" if isinstance(error, ArchitectureMismatch) else
+                    "tokenizer" if isinstance(error, TokenizerMismatch) else
+                    "config" if isinstance(error, ConfigError) else "data")
+            with self._lock:
+                self._update(status="failed", message=str(error), error_kind=kind, preparing=None)
+        except Exception as error:  # keep the server alive and say what happened
+            traceback.print_exc()
+            with self._lock:
+                self._update(status="failed", message=f"training crashed: {type(error).__name__}: {error}",
+                             error_kind="crash", preparing=None)
+
+    def _update(self, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self._state, name, value)
+        self._state.version += 1
+
+    def _log(self, line: str) -> None:
+        self._state.log.append(line)
+        del self._state.log[:-MAX_LOG_LINES]
+
+    def _apply(self, event) -> None:
+        state = self._state
+        if isinstance(event, Progress):
+            self._update(preparing=event)
+            if event.message and (not state.log or state.log[-1] != event.message):
+                self._log(event.message)
+        elif isinstance(event, Started):
+            self._update(preparing=None, cfg=event.cfg, step=event.step, start_step=event.step,
+                         max_steps=event.max_steps, vocab_size=event.vocab_size, parameters=event.parameters,
+                         device=f"{event.device}, {event.dtype}", checkpoint=event.checkpoint,
+                         evaluations=list(event.history))
+            self._log(f"device {event.device} ({event.dtype}), {event.parameters:,} parameters, vocab "
+                      f"{event.vocab_size:,}, {event.train_tokens:,} train / {event.val_tokens:,} val tokens")
+            if event.archived_checkpoint:
+                self._log(f"previous run kept as {event.archived_checkpoint}")
+            if event.resumed:
+                self._log(f"resuming from step {event.step:,}")
+        elif isinstance(event, StepDone):
+            state.train_losses.append((event.step, event.loss))
+            self._update(step=event.step, tokens_per_second=event.tokens_per_second, elapsed=event.elapsed)
+        elif isinstance(event, Evaluated):
+            state.evaluations.append({"step": event.step, "train_loss": event.train_loss,
+                                      "val_loss": event.val_loss, "val_bpb": event.val_bpb})
+            bpb = f" val_bpb={event.val_bpb:.3f}" if event.val_bpb is not None else ""
+            self._log(f"step {event.step} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f}{bpb}")
+            self._update(step=event.step)
+        elif isinstance(event, Sampled):
+            state.samples.append((event.step, event.text))
+            self._update()
+        elif isinstance(event, CheckpointSaved):
+            self._log(f"saved {event.path}" + (f" (best so far: {event.best_path})" if event.best_path else ""))
+            self._update(checkpoint=event.path)
+        elif isinstance(event, Finished):
+            self._log(event.message)
+            self._update(status="finished" if event.reason != "diverged" else "failed", step=event.step,
+                         finish_reason=event.reason, message=event.message,
+                         error_kind="diverged" if event.reason == "diverged" else "")
+
+
+class _DataHold:
+    def __init__(self, job: TrainingJob, owner: str):
+        self.job, self.owner = job, owner
+
+    def __enter__(self):
+        with self.job._lock:
+            if self.job._state.active:
+                raise JobBusy("a training run is in progress; stop it before preparing new data")
+            self.previous = self.job._state
+            self.job._state = replace(self.previous, status="preparing_data", owner=self.owner,
+                                      version=self.previous.version + 1)
+        return self
+
+    def __exit__(self, *exc_info):
+        with self.job._lock:
+            self.job._state = replace(self.previous, version=self.job._state.version + 1)
+        return False

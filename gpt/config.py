@@ -40,6 +40,7 @@ class Config:
     dropout: float = 0.1
     # Optimisation.
     batch_size: int = 16
+    grad_accum_steps: int = 1  # batches summed into one optimizer step (tokens per step x this)
     lr: float = 3e-4
     max_steps: int = 20000
     eval_interval: int = 500
@@ -72,7 +73,7 @@ class Config:
             if not condition:
                 found.append((name, message))
 
-        for name in ("block_size", "n_layer", "n_head", "n_embd", "batch_size", "max_steps",
+        for name in ("block_size", "n_layer", "n_head", "n_embd", "batch_size", "grad_accum_steps", "max_steps",
                      "eval_interval", "eval_iters", "log_interval"):
             value = getattr(self, name)
             need(isinstance(value, int) and value > 0, name, f"{name} must be a positive whole number, got {value!r}")

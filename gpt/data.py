@@ -276,9 +276,16 @@ def get_batch(
     block_size: int,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    part: tuple[int, int] = (0, 1),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`batch_size` random windows: inputs (B, T) and the same windows shifted by one as targets."""
+    """`batch_size` random windows: inputs (B, T) and the same windows shifted by one as targets.
+
+    `part` (index, count) keeps one of `count` equal shares of the batch: every process of a
+    distributed run draws the same batch and trains on its own share.
+    """
     starts = torch.randint(len(tokens) - block_size, (batch_size,), generator=generator).numpy()
+    index, count = part
+    starts = np.array_split(starts, count)[index]
     windows = tokens[starts[:, None] + np.arange(block_size + 1)].astype(np.int64)  # (B, T+1)
     batch = torch.from_numpy(windows)
     x, y = batch[:, :-1], batch[:, 1:]

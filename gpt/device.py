@@ -35,13 +35,13 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def use_cpu_cores() -> int:
-    """Use every physical core for intra-op work, unless the user already chose (OMP_NUM_THREADS)."""
+def use_cpu_cores(share: int = 1) -> int:
+    """Use this process's share of the cores for intra-op work, unless OMP_NUM_THREADS says otherwise."""
     if "OMP_NUM_THREADS" in os.environ:
         return torch.get_num_threads()
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(cores)
-    return cores
+    threads = max(1, (os.cpu_count() or 1) // share)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def _cpu_bf16_is_faster() -> bool:

@@ -12,6 +12,7 @@ training starts, with a message that says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -28,6 +29,7 @@ from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, ArchitectureMismatch, Check
                          save_checkpoint)
 from .config import Config, ConfigError
 from .data import DataError, DataInfo, Progress, get_batch, open_tokens, prepare_builtin, read_meta
+from .distributed import World, join_world
 from .device import autocast, describe, enable_fast_matmul, pick_device, pick_dtype, use_cpu_cores
 from .model import GPT, estimate_training_memory
 from .sample import TextStream, generate
@@ -114,39 +116,50 @@ def learning_rate(cfg: Config, step: int) -> float:
 
 
 @torch.no_grad()
-def estimate_loss(model: GPT, splits: dict, cfg: Config, device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+def estimate_loss(model: GPT, splits: dict, cfg: Config, device: torch.device, dtype: torch.dtype,
+                  world: World = World()) -> dict[str, float]:
     """Mean loss over eval_iters batches of each split, in eval mode (no dropout).
 
     The batches are the same at every evaluation (a fixed seed), so the curve shows the model
-    changing, not the sampling noise.
+    changing, not the sampling noise. In a distributed run each process takes every
+    world-size-th batch and the sums are added up, so the result equals one process's.
     """
     model.eval()
     losses = {}
     for name, tokens in splits.items():
         generator = torch.Generator().manual_seed(cfg.seed)
         total = torch.zeros((), device=device)
-        for _ in range(cfg.eval_iters):
+        for index in range(cfg.eval_iters):
             x, y = get_batch(tokens, cfg.batch_size, cfg.block_size, generator, device)
+            if index % world.size != world.rank:
+                continue
             with autocast(device, dtype):
                 _, loss = model(x, y)
             total += loss.float()
-        losses[name] = (total / cfg.eval_iters).item()
+        losses[name] = (world.sum(total) / cfg.eval_iters).item()
     model.train()
     return losses
 
 
-def train_step(model, optimizer, scaler, x, y, grad_clip: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """One optimisation step; returns the loss tensor without syncing the device."""
-    with autocast(device, dtype):
-        _, loss = model(x, y)
-    scaler.scale(loss).backward()
+def train_step(model, optimizer, scaler, batches: list, grad_clip: float, device: torch.device,
+               dtype: torch.dtype) -> torch.Tensor:
+    """One optimisation step over one or more micro-batches; returns the mean loss without a device sync."""
+    total = torch.zeros((), device=device)
+    for index, (x, y) in enumerate(batches):
+        # DDP averages gradients across processes during backward; the last micro-batch is enough.
+        last = index == len(batches) - 1
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+            with autocast(device, dtype):
+                _, loss = model(x, y)
+            scaler.scale(loss / len(batches)).backward()
+        total += loss.detach()
     if grad_clip > 0:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    return loss
+    return total / len(batches)
 
 
 def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None = None,
@@ -161,7 +174,7 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
     timings = []
     for _ in range(steps + 1):
         started = time.perf_counter()
-        train_step(model, optimizer, scaler, x, x, cfg.grad_clip, device, dtype).item()
+        train_step(model, optimizer, scaler, [(x, x)], cfg.grad_clip, device, dtype).item()
         timings.append(time.perf_counter() - started)
     return sorted(timings[1:])[len(timings[1:]) // 2]
 
@@ -223,10 +236,19 @@ def train(
     fresh: bool = False,
     keep_checkpoint_architecture: bool = False,
 ) -> Iterator:
-    """Prepare data if needed, resume or start, and train to cfg.max_steps, yielding events."""
+    """Prepare data if needed, resume or start, and train to cfg.max_steps, yielding events.
+
+    Under torchrun every process runs this; rank 0 alone prepares data, samples and saves.
+    """
     cfg.validate()
     stop = stop or threading.Event()
-    yield from ensure_data(cfg)
+    world = join_world()
+    if cfg.batch_size % world.size:
+        raise ConfigError([("batch_size", f"batch_size ({cfg.batch_size}) must be divisible by the number of "
+                                          f"processes ({world.size}): each trains on an equal share of the batch")])
+    if world.is_main:
+        yield from ensure_data(cfg)
+    world.barrier()
 
     tokenizer = load_tokenizer(cfg.tok_path)
     train_tokens, val_tokens = open_tokens(cfg.train_bin), open_tokens(cfg.val_bin)
@@ -240,12 +262,14 @@ def train(
     # Resume, or start fresh keeping the old run under another name.
     checkpoint_file = Path(cfg.out_dir) / CHECKPOINT_NAME
     checkpoint, archived = None, None
-    if checkpoint_file.exists() and fresh:
+    resuming = checkpoint_file.exists() and not fresh
+    world.barrier()  # every process has looked before rank 0 moves the old run away
+    if checkpoint_file.exists() and fresh and world.is_main:
         archived = archive_checkpoint(checkpoint_file)
         best = checkpoint_file.with_name(BEST_NAME)
         if best.exists():
             archive_checkpoint(best)
-    elif checkpoint_file.exists():
+    elif resuming:
         checkpoint = load_checkpoint(checkpoint_file)
         check_tokenizer(checkpoint, tokenizer_id["fingerprint"], cfg.tok_path)
         saved = checkpoint_config(checkpoint)
@@ -256,8 +280,10 @@ def train(
     cfg.validate(train_tokens=len(train_tokens), val_tokens=len(val_tokens))
 
     device = pick_device(cfg.device)
+    if device.type == "cuda" and world.enabled:
+        device = torch.device("cuda", world.local_rank)
     if device.type == "cpu":
-        use_cpu_cores()
+        use_cpu_cores(share=world.local_size)
     enable_fast_matmul(device)
     dtype = pick_dtype(device, cfg.dtype)
     check_memory(cfg, device)
@@ -273,45 +299,56 @@ def train(
         history = list(checkpoint.get("history") or [])
         best_val_loss = checkpoint.get("best_val_loss") or math.inf
         del checkpoint
-    # A resumed run draws other batches than the first part did, but the same ones every time.
+    # A resumed run draws other batches than the first part did, but the same ones every time,
+    # and every process the same ones (each then keeps its own share).
     torch.manual_seed(cfg.seed + step)
     batch_generator = torch.Generator().manual_seed(cfg.seed + step)
     runnable = torch.compile(model) if cfg.compile else model
+    if world.enabled:
+        runnable = torch.nn.parallel.DistributedDataParallel(
+            runnable, device_ids=[world.local_rank] if device.type == "cuda" else None)
     # float16 gradients underflow without loss scaling; bfloat16 and float32 need none.
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    tokens_per_step = cfg.batch_size * cfg.block_size
+    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
 
-    yield Started(step, cfg.max_steps, step > 0, describe(device), str(dtype).removeprefix("torch."),
-                  model.num_parameters(), cfg.vocab_size, len(train_tokens), len(val_tokens), tokens_per_step,
-                  str(checkpoint_file), str(archived) if archived else None, cfg, list(history))
+    def next_batches() -> list:
+        return [get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device,
+                          part=(world.rank, world.size)) for _ in range(cfg.grad_accum_steps)]
+
+    if world.is_main:
+        yield Started(step, cfg.max_steps, step > 0, describe(device) + (f" x {world.size} processes" if world.enabled else ""),
+                      str(dtype).removeprefix("torch."), model.num_parameters(), cfg.vocab_size, len(train_tokens),
+                      len(val_tokens), tokens_per_step, str(checkpoint_file), str(archived) if archived else None,
+                      cfg, list(history))
     if step >= cfg.max_steps:
         yield Finished(step, "done", f"the checkpoint is already at step {step:,}, not below max_steps "
                                      f"({cfg.max_steps:,}); raise max_steps to train further", str(checkpoint_file))
         return
 
-    def save_and_finish(reason: str, message: str) -> Iterator:
-        _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
-        yield CheckpointSaved(step, str(checkpoint_file), None)
-        yield Finished(step, reason, message, str(checkpoint_file))
+    def save() -> None:
+        if world.is_main:
+            _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
 
     model.train()
     started = last_log_time = time.perf_counter()
     last_log_step = step
-    x, y = get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device)
+    batches = next_batches()
     while step < cfg.max_steps:
-        if stop.is_set():
-            yield from save_and_finish("stopped", f"stopped at step {step:,}")
+        if world.any(stop.is_set()):
+            save()
+            yield CheckpointSaved(step, str(checkpoint_file), None)
+            yield Finished(step, "stopped", f"stopped at step {step:,}", str(checkpoint_file))
             return
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = train_step(runnable, optimizer, scaler, x, y, cfg.grad_clip, device, dtype)
-        # Draw the next batch while the device still works on this step (asynchronous on GPU).
-        x, y = get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device)
+        loss = train_step(runnable, optimizer, scaler, batches, cfg.grad_clip, device, dtype)
+        # Draw the next batches while the device still works on this step (asynchronous on GPU).
+        batches = next_batches()
         step += 1
 
         if step % cfg.log_interval == 0 or step == cfg.max_steps:
-            loss_value = loss.item()  # the only host-device sync of a training step
+            loss_value = world.mean(loss).item()  # the only host-device sync of a training step
             now = time.perf_counter()
             if not math.isfinite(loss_value):
                 kept = f"; the last good checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else ""
@@ -324,7 +361,7 @@ def train(
 
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
             eval_started = time.perf_counter()
-            losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype)
+            losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype, world)
             val_bpb = bits_per_byte(losses["val"], data_info)
             yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
             if not math.isfinite(losses["val"]):
@@ -332,13 +369,13 @@ def train(
                                                  f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
                 return
             history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
-            if cfg.sample_every_eval:
+            if cfg.sample_every_eval and world.is_main:
                 yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
             is_best = losses["val"] < best_val_loss
             best_val_loss = min(best_val_loss, losses["val"])
-            _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
+            save()
             best_file = checkpoint_file.with_name(BEST_NAME)
-            if is_best:
+            if is_best and world.is_main:
                 _copy_atomically(checkpoint_file, best_file)
             yield CheckpointSaved(step, str(checkpoint_file), str(best_file) if is_best else None)
             # Evaluation time is not training time: keep tokens/s honest.

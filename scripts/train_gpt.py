@@ -6,6 +6,7 @@ saves a checkpoint; a second Ctrl-C quits at once.
 """
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from tqdm import tqdm  # noqa: E402
 
 from gpt.cli import add_config_flags, config_from_args, fail  # noqa: E402
 from gpt.data import Progress  # noqa: E402
+from gpt.distributed import leave_world  # noqa: E402
 from gpt.train import (USER_ERRORS, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone,  # noqa: E402
                        train)
 
@@ -45,10 +47,29 @@ def main() -> int:
     stop = threading.Event()
     stop_on_signals(stop)
 
+    events = train(cfg, stop, fresh=args.fresh, keep_checkpoint_architecture=args.keep_checkpoint_architecture)
+    try:
+        if int(os.environ.get("RANK", "0")) == 0:
+            show(events)
+        else:  # under torchrun only rank 0 speaks
+            for event in events:
+                if isinstance(event, Finished) and event.reason == "diverged":
+                    return 1
+    except USER_ERRORS as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        fail("interrupted; the last checkpoint saved is kept", code=130)
+    finally:
+        leave_world()
+    return 0
+
+
+def show(events) -> None:
+    """Print the training events: a progress bar, evaluations, samples and checkpoints."""
     bar = None
     preparing = None
     try:
-        for event in train(cfg, stop, fresh=args.fresh, keep_checkpoint_architecture=args.keep_checkpoint_architecture):
+        for event in events:
             if isinstance(event, Progress):
                 if preparing is None or preparing.desc != event.stage:
                     if preparing is not None:
@@ -85,16 +106,13 @@ def main() -> int:
             elif isinstance(event, Finished):
                 if bar is not None:
                     bar.close()
+                    bar = None
                 if event.reason == "diverged":
                     fail(event.message, code=1)
                 print(f"{event.message}; checkpoint: {event.checkpoint}")
-    except USER_ERRORS as error:
+    finally:
         if bar is not None:
             bar.close()
-        fail(str(error))
-    except KeyboardInterrupt:
-        fail("interrupted; the last checkpoint saved is kept", code=130)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,143 @@
+"""Benchmark training and sampling speed on this device: `python scripts/bench.py [config flags] [--json]`.
+
+Trains the config (default: the default recipe, vocabulary 24000) on random tokens in each
+execution mode and reports the median ms/step, tokens/s, achieved GFLOP/s and the fraction of
+the matmul peak measured in the same run; then samples 250 tokens at batch 1 from a 1-token
+and a 200-token prompt, with and without the KV cache. Figures, not pass/fail.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from gpt.cli import add_config_flags, config_from_args  # noqa: E402
+from gpt.device import describe, pick_device, pick_dtype, use_cpu_cores  # noqa: E402
+from gpt.model import GPT, training_flops_per_token  # noqa: E402
+from gpt.sample import generate  # noqa: E402
+from gpt.train import train_step  # noqa: E402
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
+    """FLOP/s of a large square matmul: the ceiling training can approach."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    synchronize(device)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or runs < 2:
+        a @ b
+        runs += 1
+    synchronize(device)
+    return 2 * size**3 * runs / (time.perf_counter() - started)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(cfg, device, dtype, compiled: bool, warmup: int, steps: int) -> list[float]:
+    torch.manual_seed(0)
+    model = GPT(cfg).to(device)
+    runnable = torch.compile(model) if compiled else model
+    optimizer = model.optimizer(cfg.lr, cfg.weight_decay, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    x = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
+    y = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
+    timings = []
+    for index in range(warmup + steps):
+        started = time.perf_counter()
+        train_step(runnable, optimizer, scaler, [(x, y)] * cfg.grad_accum_steps, cfg.grad_clip, device, dtype).item()
+        if index >= warmup:
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def time_sampling(cfg, device, dtype, prompt_tokens: int, use_cache: bool, new_tokens: int = 250) -> float:
+    torch.manual_seed(0)
+    model = GPT(cfg.replace(dropout=0.0)).to(device)
+    prompt = torch.randint(cfg.vocab_size, (prompt_tokens,)).tolist()
+    list(generate(model, prompt, 5, temperature=0, use_cache=use_cache, dtype=dtype))  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    count = sum(1 for _ in generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache, dtype=dtype))
+    synchronize(device)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_flags(parser)
+    parser.add_argument("--modes", default="fp32-eager,auto",
+                        help="comma-separated: fp32-eager, auto, bf16, fp16, compiled (auto dtype + torch.compile)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--skip_sampling", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = parser.parse_args()
+    cfg = config_from_args(args)
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        use_cpu_cores()
+    auto_dtype = pick_dtype(device, cfg.dtype)
+    flops_per_step = training_flops_per_token(cfg) * cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
+    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
+
+    peaks = {}
+    rows = []
+    for mode in args.modes.split(","):
+        dtype = {"fp32-eager": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(mode, auto_dtype)
+        compiled = mode == "compiled" or (mode == "auto" and cfg.compile)
+        if dtype not in peaks:
+            peaks[dtype] = matmul_peak(device, dtype)
+        timings = time_training(cfg, device, dtype, compiled, args.warmup, args.steps)
+        seconds = statistics.median(timings)
+        rows.append({"mode": mode, "dtype": str(dtype).removeprefix("torch."), "compiled": compiled,
+                     "ms_per_step": seconds * 1000, "tokens_per_s": tokens_per_step / seconds,
+                     "gflops": flops_per_step / seconds / 1e9, "peak_gflops": peaks[dtype] / 1e9,
+                     "mfu": flops_per_step / seconds / peaks[dtype]})
+
+    sampling = {}
+    if not args.skip_sampling:
+        for name, prompt_tokens, use_cache in (("sample_tokens_per_s", 1, True), ("sample_tokens_per_s_no_cache", 1, False),
+                                               ("sample_tokens_per_s_long_prompt", 200, True),
+                                               ("sample_tokens_per_s_long_prompt_no_cache", 200, False)):
+            sampling[name] = time_sampling(cfg, device, auto_dtype if device.type == "cuda" else torch.float32,
+                                           min(prompt_tokens, cfg.block_size), use_cache)
+
+    by_mode = {row["mode"]: row for row in rows}
+    default = by_mode.get("auto", rows[-1])
+    result = {
+        "device": describe(device), "auto_dtype": str(auto_dtype).removeprefix("torch."),
+        "config": {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "batch_size")},
+        "train_tokens_per_s": default["tokens_per_s"],
+        "train_tokens_per_s_fp32_eager": by_mode["fp32-eager"]["tokens_per_s"] if "fp32-eager" in by_mode else None,
+        "mfu": default["mfu"], "modes": rows, **sampling,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"device: {result['device']}, automatic dtype: {result['auto_dtype']}, config: {result['config']}\n")
+    print("| mode | dtype | ms/step | tokens/s | GFLOP/s | matmul peak GFLOP/s | fraction of peak |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['mode']} | {row['dtype']} | {row['ms_per_step']:,.0f} | {row['tokens_per_s']:,.0f} | "
+              f"{row['gflops']:,.1f} | {row['peak_gflops']:,.1f} | {row['mfu']:.0%} |")
+    if sampling:
+        print("\n| sampling, batch 1, 250 new tokens | tokens/s |\n|---|---:|")
+        for name, value in sampling.items():
+            print(f"| {name} | {value:,.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,19 +23,48 @@ import gradio as gr  # noqa: E402
 from gpt.config import Config  # noqa: E402
 from ui.handlers import (CONTROL_FIELDS, CORPUS_CHOICES, DEFAULT_PRESET, PRESETS, RESUME_MODES, Storage,  # noqa: E402
                          TrainerApp, max_upload_bytes)
-from ui.strings import i18n, language_of, message  # noqa: E402
+from ui.strings import i18n, label, language_of, message  # noqa: E402
 
 APP_DIR = Path(__file__).resolve().parent
 TOKEN_COLOURS = {"0": "#dbeafe", "1": "#fde68a", "2": "#bbf7d0", "3": "#fbcfe8"}
 
 
-def named(function, names):
-    """Give a handler that takes *values the parameter names the API shows (the config fields)."""
+def named(function, names, with_progress=False):
+    """A handler whose parameters carry the names the API shows (the config fields, ...).
+
+    The page's handlers take their values positionally; gradio names API parameters after the
+    function's signature and injects the request (and a progress tracker) by position, so
+    the wrapper declares all of them and passes request and progress on by keyword.
+    """
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
-    parameters.append(inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, default=None,
+    parameters.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
                                         annotation=gr.Request))
-    function.__signature__ = inspect.Signature(parameters)
-    return function
+    if with_progress:
+        parameters.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                            default=gr.Progress()))
+    extras = ("request", "progress") if with_progress else ("request",)
+
+    def split(args):
+        values = list(args[:len(names)]) + [None] * (len(names) - len(args))
+        return values, dict(zip(extras, args[len(names):]))
+
+    if inspect.isasyncgenfunction(function):
+        async def wrapper(*args):
+            values, keywords = split(args)
+            async for item in function(*values, **keywords):
+                yield item
+    elif inspect.isgeneratorfunction(function):
+        def wrapper(*args):
+            values, keywords = split(args)
+            yield from function(*values, **keywords)
+    else:
+        def wrapper(*args):
+            values, keywords = split(args)
+            return function(*values, **keywords)
+    wrapper.__name__ = function.__name__
+    wrapper.__signature__ = inspect.Signature(parameters)
+    wrapper.__annotations__ = {"request": gr.Request}
+    return wrapper
 
 
 def build_ui(app: TrainerApp) -> gr.Blocks:
@@ -44,114 +73,115 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
 
     with gr.Blocks(title="Small GPT trainer") as demo:
         owner = gr.BrowserState("", storage_key="gpt_trainer_owner")
-        gr.Markdown(i18n("title"))
-        gr.Markdown(i18n("intro"))
+        gr.Markdown(label("title"))
+        gr.Markdown(label("intro"))
         if app.storage.temporary:
             gr.Markdown(message("temporary_storage", "en") + "\n\n" + message("temporary_storage", "ko"))
 
         with gr.Tabs():
-            with gr.Tab(i18n("tab_train"), id="train"):
-                preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label=i18n("preset"),
-                                     info=i18n("preset_info"), elem_id="preset")
+            with gr.Tab(label("tab_train"), id="train"):
+                preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label=label("preset"),
+                                     info=label("preset_info"), elem_id="preset")
                 summary = gr.Markdown(elem_id="config-summary")
                 problems = gr.Markdown(elem_id="config-problems")
                 controls = {}
                 with gr.Row():
                     with gr.Column():
-                        gr.Markdown(i18n("group_model"))
+                        gr.Markdown(label("group_model"))
                         with gr.Group():
                             for name, low, high, step in (("block_size", 8, 1024, 8), ("n_layer", 1, 24, 1),
                                                           ("n_head", 1, 16, 1), ("n_embd", 16, 1024, 16)):
                                 controls[name] = gr.Slider(low, high, value=preset_values[name], step=step, precision=0,
-                                                           label=i18n(name), info=i18n(f"{name}_info"), elem_id=name)
+                                                           label=label(name), info=label(f"{name}_info"), elem_id=name)
                             controls["dropout"] = gr.Slider(0.0, 0.5, value=preset_values["dropout"], step=0.05,
-                                                            label=i18n("dropout"), info=i18n("dropout_info"), elem_id="dropout")
+                                                            label=label("dropout"), info=label("dropout_info"), elem_id="dropout")
                     with gr.Column():
-                        gr.Markdown(i18n("group_optim"))
+                        gr.Markdown(label("group_optim"))
                         with gr.Group():
                             controls["batch_size"] = gr.Slider(1, 128, value=preset_values["batch_size"], step=1, precision=0,
-                                                               label=i18n("batch_size"), info=i18n("batch_size_info"),
+                                                               label=label("batch_size"), info=label("batch_size_info"),
                                                                elem_id="batch_size")
-                            controls["lr"] = gr.Number(value=preset_values["lr"], minimum=0, step=1e-4, label=i18n("lr"),
-                                                       info=i18n("lr_info"), elem_id="lr")
+                            controls["lr"] = gr.Number(value=preset_values["lr"], minimum=0, step=1e-4, label=label("lr"),
+                                                       info=label("lr_info"), elem_id="lr")
                             controls["max_steps"] = gr.Slider(1, 50000, value=preset_values["max_steps"], step=1, precision=0,
-                                                              label=i18n("max_steps"), info=i18n("max_steps_info"),
+                                                              label=label("max_steps"), info=label("max_steps_info"),
                                                               elem_id="max_steps")
                             controls["grad_clip"] = gr.Slider(0.0, 5.0, value=preset_values["grad_clip"], step=0.1,
-                                                              label=i18n("grad_clip"), info=i18n("grad_clip_info"),
+                                                              label=label("grad_clip"), info=label("grad_clip_info"),
                                                               elem_id="grad_clip")
                             controls["lr_schedule"] = gr.Radio(["constant", "cosine"], value=preset_values["lr_schedule"],
-                                                               label=i18n("lr_schedule"), info=i18n("lr_schedule_info"),
+                                                               label=label("lr_schedule"), info=label("lr_schedule_info"),
                                                                elem_id="lr_schedule")
                     with gr.Column():
-                        gr.Markdown(i18n("group_eval"))
+                        gr.Markdown(label("group_eval"))
                         with gr.Group():
                             controls["eval_interval"] = gr.Slider(1, 5000, value=preset_values["eval_interval"], step=1,
-                                                                  precision=0, label=i18n("eval_interval"),
-                                                                  info=i18n("eval_interval_info"), elem_id="eval_interval")
+                                                                  precision=0, label=label("eval_interval"),
+                                                                  info=label("eval_interval_info"), elem_id="eval_interval")
                             controls["eval_iters"] = gr.Slider(1, 500, value=preset_values["eval_iters"], step=1, precision=0,
-                                                               label=i18n("eval_iters"), info=i18n("eval_iters_info"),
+                                                               label=label("eval_iters"), info=label("eval_iters_info"),
                                                                elem_id="eval_iters")
                             controls["sample_every_eval"] = gr.Checkbox(value=preset_values["sample_every_eval"],
-                                                                        label=i18n("sample_every_eval"),
-                                                                        info=i18n("sample_every_eval_info"),
+                                                                        label=label("sample_every_eval"),
+                                                                        info=label("sample_every_eval_info"),
                                                                         elem_id="sample_every_eval")
                             controls["sample_max_new_tokens"] = gr.Slider(1, 1000, value=preset_values["sample_max_new_tokens"],
                                                                           step=1, precision=0,
-                                                                          label=i18n("sample_max_new_tokens"),
-                                                                          info=i18n("sample_max_new_tokens_info"),
+                                                                          label=label("sample_max_new_tokens"),
+                                                                          info=label("sample_max_new_tokens_info"),
                                                                           elem_id="sample_max_new_tokens")
                             controls["temperature"] = gr.Slider(0.0, 2.0, value=preset_values["temperature"], step=0.05,
-                                                                label=i18n("temperature"), info=i18n("temperature_info"),
+                                                                label=label("temperature"), info=label("temperature_info"),
                                                                 elem_id="temperature")
                             controls["top_k"] = gr.Slider(0, 1000, value=preset_values["top_k"], step=1, precision=0,
-                                                          label=i18n("top_k"), info=i18n("top_k_info"), elem_id="top_k")
+                                                          label=label("top_k"), info=label("top_k_info"), elem_id="top_k")
                 with gr.Row():
-                    train_button = gr.Button(i18n("train"), variant="primary", elem_id="train-button")
-                    stop_button = gr.Button(i18n("stop"), variant="stop", interactive=False, elem_id="stop-button")
-                    measure_button = gr.Button(i18n("measure"), elem_id="measure-button")
+                    train_button = gr.Button(label("train"), variant="primary", elem_id="train-button")
+                    stop_button = gr.Button(label("stop"), variant="stop", interactive=False, elem_id="stop-button")
+                    measure_button = gr.Button(label("measure"), elem_id="measure-button")
                 with gr.Row():
-                    resume_button = gr.Button(i18n("resume_checkpoint"), visible=False, elem_id="resume-button")
-                    fresh_button = gr.Button(i18n("start_fresh"), visible=False, elem_id="fresh-button")
+                    resume_button = gr.Button(label("resume_checkpoint"), visible=False, elem_id="resume-button")
+                    fresh_button = gr.Button(label("start_fresh"), visible=False, elem_id="fresh-button")
                 status = gr.Markdown(elem_id="train-status")
                 progress = gr.HTML(elem_id="train-progress-box")
-                plot = gr.Plot(label=i18n("plot"), elem_id="loss-plot")
-                latest_sample = gr.Textbox(label=i18n("latest_sample"), lines=10, max_lines=20, interactive=False,
+                gr.Markdown(label("plot"))
+                plot = gr.Plot(show_label=False, elem_id="loss-plot")
+                latest_sample = gr.Textbox(label=label("latest_sample"), lines=10, max_lines=20, interactive=False,
                                            elem_id="latest-sample")
-                log = gr.Textbox(label=i18n("log"), lines=8, max_lines=8, interactive=False, autoscroll=True,
+                log = gr.Textbox(label=label("log"), lines=8, max_lines=8, interactive=False, autoscroll=True,
                                  elem_id="train-log")
 
-            with gr.Tab(i18n("tab_data"), id="data"):
-                corpus = gr.Radio([(i18n("corpus_" + choice), choice) for choice in CORPUS_CHOICES], value="builtin_ko",
-                                  label=i18n("corpus"), elem_id="corpus")
-                uploads = gr.File(file_count="multiple", file_types=[".txt"], type="filepath", label=i18n("upload"),
+            with gr.Tab(label("tab_data"), id="data"):
+                corpus = gr.Radio([(label("corpus_" + choice), choice) for choice in CORPUS_CHOICES], value="builtin_ko",
+                                  label=label("corpus"), elem_id="corpus")
+                uploads = gr.File(file_count="multiple", file_types=[".txt"], type="filepath", label=label("upload"),
                                   elem_id="uploads")
                 vocab_size = gr.Slider(257, 65535, value=defaults.vocab_size, step=1, precision=0,
-                                       label=i18n("vocab_size"), info=i18n("vocab_size_info"), elem_id="vocab_size")
-                prepare_button = gr.Button(i18n("prepare"), elem_id="prepare-button")
+                                       label=label("vocab_size"), info=label("vocab_size_info"), elem_id="vocab_size")
+                prepare_button = gr.Button(label("prepare"), elem_id="prepare-button")
                 data_status = gr.Markdown(elem_id="data-status")
-                preview = gr.HighlightedText(label=i18n("preview"), color_map=TOKEN_COLOURS, show_legend=False,
+                preview = gr.HighlightedText(label=label("preview"), color_map=TOKEN_COLOURS, show_legend=False,
                                              show_inline_category=False, elem_id="token-preview")
 
-            with gr.Tab(i18n("tab_sample"), id="sample"):
+            with gr.Tab(label("tab_sample"), id="sample"):
                 checkpoint_info = gr.Markdown(elem_id="checkpoint-info")
-                refresh_button = gr.Button(i18n("refresh"), size="sm", elem_id="refresh-button")
-                prompt = gr.Textbox(label=i18n("prompt"), info=i18n("prompt_info"), lines=2, elem_id="prompt")
+                refresh_button = gr.Button(label("refresh"), size="sm", elem_id="refresh-button")
+                prompt = gr.Textbox(label=label("prompt"), info=label("prompt_info"), lines=2, elem_id="prompt")
                 with gr.Row():
                     sample_temperature = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05,
-                                                   label=i18n("temperature"), info=i18n("temperature_info"),
+                                                   label=label("temperature"), info=label("temperature_info"),
                                                    elem_id="sample-temperature")
-                    sample_top_k = gr.Slider(0, 1000, value=defaults.top_k, step=1, precision=0, label=i18n("top_k"),
-                                             info=i18n("top_k_info"), elem_id="sample-top-k")
-                    sample_top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label=i18n("top_p"),
-                                             info=i18n("top_p_info"), elem_id="sample-top-p")
+                    sample_top_k = gr.Slider(0, 1000, value=defaults.top_k, step=1, precision=0, label=label("top_k"),
+                                             info=label("top_k_info"), elem_id="sample-top-k")
+                    sample_top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label=label("top_p"),
+                                             info=label("top_p_info"), elem_id="sample-top-p")
                 with gr.Row():
                     sample_max_new_tokens = gr.Slider(1, 1000, value=defaults.sample_max_new_tokens, step=1, precision=0,
-                                                      label=i18n("max_new_tokens"), elem_id="sample-max-new-tokens")
-                    sample_seed = gr.Number(value=-1, precision=0, label=i18n("seed"), elem_id="sample-seed")
-                generate_button = gr.Button(i18n("generate"), variant="primary", elem_id="generate-button")
+                                                      label=label("max_new_tokens"), elem_id="sample-max-new-tokens")
+                    sample_seed = gr.Number(value=-1, precision=0, label=label("seed"), elem_id="sample-seed")
+                generate_button = gr.Button(label("generate"), variant="primary", elem_id="generate-button")
                 sample_note = gr.Markdown(elem_id="sample-note")
-                output = gr.Textbox(label=i18n("output"), lines=14, interactive=False, elem_id="sample-output")
+                output = gr.Textbox(label=label("output"), lines=14, interactive=False, elem_id="sample-output")
 
         # -- wiring ---------------------------------------------------------------------------
 
@@ -179,7 +209,10 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
             *config_values, vocab, resume_mode, token = args
             language = language_of(request)
             refusal = app.start_training(values_of(config_values), vocab, resume_mode, token or "", language)
-            async for view in app.follow(token or "", language, notice=refusal):
+            if refusal:
+                yield app.refusal_view(refusal, token or "", language)
+                return
+            async for view in app.follow(token or "", language):
                 yield view
 
         async def follow(token, request: gr.Request = None):
@@ -199,7 +232,8 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
             return app.checkpoint_info(language_of(request))
 
         def show_data_status(request: gr.Request = None):
-            return app.data_status(language_of(request))
+            """The prepared data, and its vocabulary on the slider."""
+            return app.data_status(language_of(request)), app.data_vocab_size(int(vocab_size.value))
 
         describe_inputs = [*control_list, vocab_size]
         for component in describe_inputs:
@@ -218,7 +252,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
                          [*train_inputs, mode_box, owner], job_outputs, concurrency_limit=None,
                          api_name="train" if mode is None else False, show_progress="hidden")
         stop_button.click(named(stop, ["owner"]), owner, status, api_name="stop", concurrency_limit=None)
-        prepare_button.click(named(prepare, ["corpus", "files", "vocab_size", "owner"]),
+        prepare_button.click(named(prepare, ["corpus", "files", "vocab_size", "owner"], with_progress=True),
                              [corpus, uploads, vocab_size, owner], [data_status, preview], api_name="prepare_data")
         refresh_button.click(show_checkpoint, None, checkpoint_info, api_visibility="private")
         generate_button.click(
@@ -231,7 +265,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
             show_progress="hidden")
         demo.load(named(describe, [*CONTROL_FIELDS, "vocab_size"]), describe_inputs, [summary, problems],
                   api_visibility="private", queue=False)
-        demo.load(show_data_status, None, data_status, api_visibility="private", queue=False)
+        demo.load(show_data_status, None, [data_status, vocab_size], api_visibility="private", queue=False)
         demo.load(show_checkpoint, None, checkpoint_info, api_visibility="private")
     return demo
 

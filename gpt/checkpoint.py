@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import time
-import zipfile
 from pathlib import Path
 
 import torch
@@ -35,11 +35,15 @@ class ArchitectureMismatch(CheckpointError):
     def __init__(self, path: Path, differences: dict[str, tuple]):
         self.path = path
         self.differences = differences
-        listed = ", ".join(f"{name} {old} in the checkpoint vs {new} requested" for name, (old, new) in differences.items())
         super().__init__(
-            f"the checkpoint {path} has a different architecture ({listed}). Resume it with its own "
-            f"architecture (--keep_checkpoint_architecture) or start a new run (--fresh; the old "
-            f"checkpoint is kept under a new name)")
+            f"{self.describe_differences()}. Resume it with its own architecture "
+            f"(--keep_checkpoint_architecture) or start a new run (--fresh; the old checkpoint is kept "
+            f"under a new name)")
+
+    def describe_differences(self) -> str:
+        listed = ", ".join(f"{name} {old} in the checkpoint vs {new} requested"
+                           for name, (old, new) in self.differences.items())
+        return f"the checkpoint {self.path} has a different architecture ({listed})"
 
 
 class TokenizerMismatch(CheckpointError):
@@ -81,13 +85,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        # weights_only refuses anything but tensors and plain data: this file wants to run code.
-        reason = str(error).splitlines()[0][:200]
-        raise CheckpointError(f"refused to load {path}: it contains objects other than tensors and plain "
-                              f"data, which could run code ({reason})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
-                              f"{str(error).splitlines()[0][:200]})") from None
+        text = _plain(str(error))
+        with open(path, "rb") as file:
+            is_raw_pickle = file.read(2) in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+        if is_raw_pickle:
+            raise CheckpointError(f"refused to load {path}: it is a raw Python pickle, not a checkpoint of tensors "
+                                  f"and plain data; such a file could run code") from None
+        if "Unsupported global" in text:
+            # weights_only refuses anything but tensors and plain data: this file wants to run code.
+            reason = next((line for line in text.splitlines() if "Unsupported" in line), "")[:200]
+            raise CheckpointError(f"refused to load {path}: it contains objects other than tensors and plain "
+                                  f"data, which could run code ({reason.strip()})") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {text.splitlines()[0][:200]})") from None
+    except Exception as error:  # truncated zip, random bytes, an empty or text file: all just unreadable
+        first_line = (_plain(str(error)).splitlines() or [type(error).__name__])[0][:200]
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: {first_line})") from None
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a checkpoint of this project (missing "
                               f"{', '.join(k for k in REQUIRED_KEYS if not isinstance(checkpoint, dict) or k not in checkpoint)})")
@@ -95,6 +107,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path} was written by a newer version of this project (format "
                               f"{checkpoint['format_version']}, this one reads {FORMAT_VERSION}); update the code")
     return checkpoint
+
+
+def _plain(text: str) -> str:
+    """Without the terminal colour codes torch puts in some messages."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def checkpoint_config(checkpoint: dict) -> Config:

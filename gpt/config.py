@@ -91,7 +91,7 @@ class Config:
              f"min_lr must be between 0 and lr ({self.lr}), got {self.min_lr}")
         need(math.isfinite(self.grad_clip) and self.grad_clip >= 0, "grad_clip",
              f"grad_clip must be zero (off) or positive, got {self.grad_clip}")
-        need(self.weight_decay >= 0, "weight_decay", f"weight_decay cannot be negative, got {self.weight_decay}")
+        need(0 <= self.weight_decay <= 1, "weight_decay", f"weight_decay must be between 0 and 1, got {self.weight_decay}")
         need(math.isfinite(self.temperature) and self.temperature >= 0, "temperature",
              f"temperature must be zero (greedy) or positive, got {self.temperature}")
         need(self.top_k >= 0, "top_k", f"top_k must be zero (off) or positive, got {self.top_k}")

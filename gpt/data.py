@@ -95,29 +95,34 @@ def check_text_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD
     if size == 0:
         raise DataError(f"{path.name}: the file is empty")
     if max_bytes and size > max_bytes:
-        raise DataError(f"{path.name}: {size / 1e6:,.1f} MB is over the {max_bytes / 1e6:,.0f} MB limit")
+        raise DataError(f"{path.name}: {_size_text(size)} is over the {_size_text(max_bytes)} upload limit")
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    offset = 0
+    offset = 0  # bytes read so far
     text_chars = 0
     with open(path, "rb") as file:
         while chunk := file.read(READ_CHUNK_BYTES):
             if (nul := chunk.find(b"\x00")) >= 0:
                 raise DataError(f"{path.name}: this looks like a binary file (it contains NUL bytes, "
                                 f"first at byte {offset + nul:,}); give a plain UTF-8 text file")
+            # The decoder may hold the first bytes of a character from the previous chunk.
+            carried = len(decoder.getstate()[0])
             try:
                 text_chars += len(decoder.decode(chunk).strip())
             except UnicodeDecodeError as error:
-                raise DataError(f"{path.name}: not valid UTF-8 at byte {offset + error.start:,}; "
+                raise DataError(f"{path.name}: not valid UTF-8 at byte {offset - carried + error.start:,}; "
                                 f"save the file as UTF-8 text (e.g. 'Save as... UTF-8')") from None
             offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise DataError(f"{path.name}: not valid UTF-8 at byte {offset - 1:,} "
-                            f"(the file ends in the middle of a character)") from None
+        carried = len(decoder.getstate()[0])
+        if carried:
+            raise DataError(f"{path.name}: not valid UTF-8 at byte {offset - carried:,} "
+                            f"(the file ends in the middle of a character)")
     if text_chars == 0:
         raise DataError(f"{path.name}: the file holds only whitespace")
     return size
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB" if size >= 1e6 else f"{size:,} bytes"
 
 
 def file_source(paths: Sequence[str | os.PathLike]) -> TextSource:
@@ -222,7 +227,7 @@ def prepare_dataset(
 
     info = DataInfo(train_count, val_count, text_bytes, tokenizer.get_vocab_size(),
                     fingerprint(tokenizer), source_name, round(time.perf_counter() - started, 2))
-    meta_path(train_bin).write_text(json.dumps(asdict(info), indent=2, ensure_ascii=False), encoding="utf-8")
+    _write_atomically(meta_path(train_bin), json.dumps(asdict(info), indent=2, ensure_ascii=False))
     yield Progress("done", 1, 1, message=f"{train_count:,} train and {val_count:,} val tokens")
     return info
 
@@ -243,6 +248,12 @@ def prepare_files(
     name = ", ".join(Path(path).name for path in paths)
     return (yield from prepare_dataset(file_source(paths), train_bin, val_bin, tok_path, vocab_size,
                                        val_fraction, source_name=name, total_bytes=total_bytes))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -310,17 +321,18 @@ def prepare_builtin(
     vocab_size: int,
     val_fraction: float = 0.01,
     language: str = "ko",
-    target_bytes: int = BUILTIN_CORPUS_BYTES,
+    target_bytes: int | None = None,
     seed: int = 1337,
 ) -> Generator[Progress, None, DataInfo]:
     """Generate the synthetic job-posting corpus, keep a readable copy, and prepare the dataset."""
     from .corpus import build_corpus
 
+    target_bytes = target_bytes or BUILTIN_CORPUS_BYTES
     yield Progress("generate", 0, target_bytes, "bytes", f"generating {target_bytes / 1e6:.0f} MB of job postings ({language})")
     postings = build_corpus(target_bytes=target_bytes, seed=seed, language=language)
     text_copy = Path(train_bin).with_name(f"job_postings_{language}.txt")
     text_copy.parent.mkdir(parents=True, exist_ok=True)
-    text_copy.write_text("\n\n".join(postings) + "\n", encoding="utf-8")
+    _write_atomically(text_copy, "\n\n".join(postings) + "\n")
     yield Progress("generate", target_bytes, target_bytes, "bytes", f"{len(postings):,} postings written to {text_copy}")
     return (yield from prepare_dataset(document_source(postings), train_bin, val_bin, tok_path, vocab_size,
                                        val_fraction, source_name=f"built-in job postings ({language})",

@@ -22,6 +22,8 @@ from .config import ConfigError  # noqa: E402
 
 def pick_device(requested: str = "auto") -> torch.device:
     """The requested device, or the fastest one present for "auto"."""
+    if requested not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError([("device", f"device must be one of auto, cpu, cuda, mps, got {requested!r}")])
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

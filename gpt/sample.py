@@ -93,9 +93,11 @@ def generate(
     try:
         with autocast(device, dtype):
             logits, _ = model(context, cache=cache)
-            for _ in range(max_new_tokens):
+            for produced in range(1, max_new_tokens + 1):
                 next_id = pick_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (1, 1)
                 yield int(next_id)
+                if produced == max_new_tokens:
+                    break
                 context = torch.cat([context, next_id], dim=1)[:, -block_size:]
                 if cache is None:
                     logits, _ = model(context)

@@ -35,6 +35,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    return _literal_special_text(tokenizer)
+
+
+def _literal_special_text(tokenizer: Tokenizer) -> Tokenizer:
+    """Text that happens to read "<|endoftext|>" stays text; only our code inserts the real token."""
+    tokenizer.encode_special_tokens = True  # not saved in tokenizer.json: set on every load
     return tokenizer
 
 
@@ -59,7 +65,7 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     if tokenizer.token_to_id(END_OF_TEXT) is None:
         raise TokenizerError(f"tokenizer file {path} has no {END_OF_TEXT} token; it was not made by this "
                              f"project; prepare the data again to rebuild it")
-    return tokenizer
+    return _literal_special_text(tokenizer)
 
 
 def fingerprint(tokenizer: Tokenizer) -> str:

@@ -179,6 +179,11 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
     return sorted(timings[1:])[len(timings[1:]) // 2]
 
 
+def has_diverged(loss: float, vocab_size: int) -> bool:
+    """NaN or inf, or far worse than guessing uniformly (ln V): no learning run gets there."""
+    return not math.isfinite(loss) or loss > 2 * math.log(vocab_size) + 1
+
+
 def bits_per_byte(loss: float, data: DataInfo | None) -> float | None:
     """Nats per token -> bits per byte of text, so runs with different tokenizers compare."""
     if data is None or not math.isfinite(loss):
@@ -254,9 +259,10 @@ def train(
     train_tokens, val_tokens = open_tokens(cfg.train_bin), open_tokens(cfg.val_bin)
     data_info = read_meta(cfg.train_bin)
     cfg = cfg.replace(vocab_size=tokenizer.get_vocab_size())
-    if int(train_tokens.max(initial=0)) >= cfg.vocab_size:  # bins and tokenizer from different runs
-        raise DataError(f"{cfg.train_bin} holds token ids beyond the tokenizer's {cfg.vocab_size:,} tokens: "
-                        f"the bins and {cfg.tok_path} do not belong together; prepare the data again")
+    for path, tokens in ((cfg.train_bin, train_tokens), (cfg.val_bin, val_tokens)):
+        if int(tokens.max(initial=0)) >= cfg.vocab_size:  # bins and tokenizer from different runs
+            raise DataError(f"{path} holds token ids beyond the tokenizer's {cfg.vocab_size:,} tokens: "
+                            f"the bins and {cfg.tok_path} do not belong together; prepare the data again")
     tokenizer_id = {"fingerprint": fingerprint(tokenizer), "vocab_size": cfg.vocab_size}
 
     # Resume, or start fresh keeping the old run under another name.
@@ -264,11 +270,10 @@ def train(
     checkpoint, archived = None, None
     resuming = checkpoint_file.exists() and not fresh
     world.barrier()  # every process has looked before rank 0 moves the old run away
-    if checkpoint_file.exists() and fresh and world.is_main:
+    if not resuming and world.is_main:
+        # A new run never overwrites an old one: its checkpoints move aside under dated names.
         archived = archive_checkpoint(checkpoint_file)
-        best = checkpoint_file.with_name(BEST_NAME)
-        if best.exists():
-            archive_checkpoint(best)
+        archive_checkpoint(checkpoint_file.with_name(BEST_NAME))
     elif resuming:
         checkpoint = load_checkpoint(checkpoint_file)
         check_tokenizer(checkpoint, tokenizer_id["fingerprint"], cfg.tok_path)
@@ -350,10 +355,11 @@ def train(
         if step % cfg.log_interval == 0 or step == cfg.max_steps:
             loss_value = world.mean(loss).item()  # the only host-device sync of a training step
             now = time.perf_counter()
-            if not math.isfinite(loss_value):
+            if has_diverged(loss_value, cfg.vocab_size):
                 kept = f"; the last good checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else ""
-                yield Finished(step, "diverged", f"the loss became {loss_value} at step {step:,}: the learning rate "
-                                                 f"{cfg.lr:g} is too high; {DIVERGED_TIP}{kept}", None)
+                yield Finished(step, "diverged", f"the loss became {loss_value:.4g} at step {step:,} (random guessing "
+                                                 f"scores {math.log(cfg.vocab_size):.2f}): the learning rate {cfg.lr:g} "
+                                                 f"is too high; {DIVERGED_TIP}{kept}", None)
                 return
             yield StepDone(step, loss_value, lr, (step - last_log_step) * tokens_per_step / (now - last_log_time),
                            now - started)
@@ -364,8 +370,8 @@ def train(
             losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype, world)
             val_bpb = bits_per_byte(losses["val"], data_info)
             yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
-            if not math.isfinite(losses["val"]):
-                yield Finished(step, "diverged", f"the validation loss became {losses['val']} at step {step:,}; "
+            if has_diverged(losses["val"], cfg.vocab_size):
+                yield Finished(step, "diverged", f"the validation loss became {losses['val']:.4g} at step {step:,}; "
                                                  f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
                 return
             history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})

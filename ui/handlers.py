@@ -205,10 +205,10 @@ class TrainerApp:
         elif state.status == "finished":
             status = message("finished", language, message=state.message, checkpoint=state.checkpoint)
         elif state.error_kind in ("architecture", "tokenizer"):
-            status = message(state.error_kind, language, message=state.message)
+            status = message(state.error_kind, language, message=state.error_detail or state.message)
         else:
             status = message("failed", language, message=state.message)
-        if state.active and not is_owner:
+        if state.active and not is_owner and not notice:
             status = message("watching", language) + "\n\n" + status
 
         progress = self._progress_html(state, language)
@@ -226,7 +226,7 @@ class TrainerApp:
         if state.preparing is not None and state.preparing.total:
             fraction = min(1.0, state.preparing.done / state.preparing.total)
             text = state.preparing.message
-        elif state.max_steps:
+        elif state.max_steps and not (state.status == "failed" and not state.train_losses):
             fraction = state.step / state.max_steps
             text = message("progress", language, step=state.step, max_steps=state.max_steps,
                            tokens_per_second=state.tokens_per_second, elapsed=duration(state.elapsed),
@@ -244,18 +244,25 @@ class TrainerApp:
         return ([gr.update(value=getattr(cfg, name), interactive=False) for name in CONTROL_FIELDS] +
                 [gr.update(interactive=False)] * 2)
 
-    async def follow(self, viewer: str, language: str, notice: str | None = None):
+    async def follow(self, viewer: str, language: str):
         """Yield the job's view once a second while it changes, until it is no longer active."""
-        seen_version, was_active = -1, None
+        seen_version, sent_controls = -1, None
         while True:
             state = self.job.snapshot()
-            if state.version != seen_version or notice:
-                locks = self.control_updates(state) if state.active != was_active else [gr.skip()] * (len(CONTROL_FIELDS) + 2)
-                yield (*self.job_view(state, viewer, language, notice), *locks)
-                seen_version, was_active, notice = state.version, state.active, None
-            if not state.active and state.status != "running":
+            if state.version != seen_version:
+                # The controls show the config that really trains (a resume may adopt the checkpoint's).
+                controls_key = (state.active, state.cfg.architecture() if state.cfg and state.active else None)
+                locks = (self.control_updates(state) if controls_key != sent_controls
+                         else [gr.skip()] * (len(CONTROL_FIELDS) + 2))
+                yield (*self.job_view(state, viewer, language), *locks)
+                seen_version, sent_controls = state.version, controls_key
+            if not state.active:
                 return
             await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
+
+    def refusal_view(self, notice: str, viewer: str, language: str) -> tuple:
+        """The job's view with a refusal message in place of the status; the controls stay as they are."""
+        return (*self.job_view(self.job.snapshot(), viewer, language, notice), *[gr.skip()] * (len(CONTROL_FIELDS) + 2))
 
     # -- data --------------------------------------------------------------------------------
 
@@ -327,6 +334,8 @@ class TrainerApp:
         path = self.storage.checkpoint
         with self._load_lock:
             if not path.is_file():
+                if self._loaded is not None:  # a fresh run moved the old one away and has not saved yet
+                    return self._loaded[2]
                 raise CheckpointError(f"no checkpoint at {path}; train first")
             mtime = path.stat().st_mtime
             if self._loaded is None or self._loaded[:2] != (str(path), mtime):

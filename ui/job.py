@@ -51,6 +51,7 @@ class JobState:
     finish_reason: str = ""
     message: str = ""
     error_kind: str = ""  # config, data, architecture, tokenizer, crash
+    error_detail: str = ""  # for a checkpoint mismatch: just what differs, without the CLI's flags
 
     @property
     def active(self) -> bool:
@@ -128,8 +129,9 @@ class TrainingJob:
             kind = ("architecture" if isinstance(error, ArchitectureMismatch) else
                     "tokenizer" if isinstance(error, TokenizerMismatch) else
                     "config" if isinstance(error, ConfigError) else "data")
+            detail = error.describe_differences() if isinstance(error, ArchitectureMismatch) else ""
             with self._lock:
-                self._update(status="failed", message=str(error), error_kind=kind, preparing=None)
+                self._update(status="failed", message=str(error), error_kind=kind, error_detail=detail, preparing=None)
         except Exception as error:  # keep the server alive and say what happened
             traceback.print_exc()
             with self._lock:

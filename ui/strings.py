@@ -60,7 +60,7 @@ LABELS = {
     "measure": ("Measure step time", "스텝 시간 측정"),
     "resume_checkpoint": ("Resume with the checkpoint's architecture", "체크포인트의 구조로 이어서 학습"),
     "start_fresh": ("Start fresh (keep the old run)", "새로 시작 (이전 학습은 보관)"),
-    "plot": ("Loss", "손실"), "log": ("Log", "로그"), "latest_sample": ("Latest sample", "최근 샘플"),
+    "plot": ("### Loss", "### 손실"), "log": ("Log", "로그"), "latest_sample": ("Latest sample", "최근 샘플"),
     "corpus": ("Text to train on", "학습할 텍스트"),
     "corpus_builtin_ko": ("Built-in: Korean job postings", "내장: 한국어 채용공고"),
     "corpus_builtin_en": ("Built-in: English job postings", "내장: 영어 채용공고"),
@@ -127,16 +127,26 @@ MESSAGES = {
     "data_error": ("**Cannot use this data:** {message}", "**이 데이터를 쓸 수 없습니다:** {message}"),
     "need_upload": ("Upload at least one .txt file first.", "먼저 .txt 파일을 하나 이상 올려 주세요."),
     "checkpoint_info": ("**Checkpoint** `{path}` · step **{step:,}** · val loss **{val_loss}** ({val_bpb} bits/byte) · "
-                        "saved {saved} · {n_layer} layers × {n_embd} wide, {n_head} heads, block {block_size}, vocab {vocab_size:,}",
+                        "saved {saved} · n_layer {n_layer}, n_embd {n_embd}, n_head {n_head}, block_size {block_size}, vocab {vocab_size:,}",
                         "**체크포인트** `{path}` · 스텝 **{step:,}** · 검증 손실 **{val_loss}** (바이트당 {val_bpb} 비트) · "
-                        "저장 {saved} · {n_layer}층 × {n_embd}차원, 헤드 {n_head}개, 블록 {block_size}, 어휘 {vocab_size:,}"),
+                        "저장 {saved} · 층 {n_layer}개, 임베딩 {n_embd}차원, 헤드 {n_head}개, 블록 {block_size}, 어휘 {vocab_size:,}개"),
     "no_checkpoint": ("No checkpoint yet: train first.", "아직 체크포인트가 없습니다. 먼저 학습하세요."),
     "checkpoint_error": ("**Cannot sample:** {message}", "**샘플을 만들 수 없습니다:** {message}"),
     "sample_problem": ("**Fix this first:** {message}", "**먼저 고쳐 주세요:** {message}"),
 }
 
-i18n = gr.I18n(en={key: english for key, (english, _) in LABELS.items()},
-               ko={key: korean for key, (_, korean) in LABELS.items()})
+# Our keys get a prefix: gradio's own translations use keys like "plot" and "upload" for
+# groups of strings, and a clash shows "[object Object]" instead of the label.
+KEY_PREFIX = "gpt_trainer_"
+i18n = gr.I18n(en={KEY_PREFIX + key: english for key, (english, _) in LABELS.items()},
+               ko={KEY_PREFIX + key: korean for key, (_, korean) in LABELS.items()})
+
+
+def label(key: str):
+    """A label or help text that the browser shows in its language."""
+    if key not in LABELS:
+        raise KeyError(f"no label {key!r} in ui/strings.py")
+    return i18n(KEY_PREFIX + key)
 
 
 def language_of(request: gr.Request | None) -> str:

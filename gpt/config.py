@@ -22,6 +22,7 @@ ARCHITECTURE_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LR_SCHEDULES = ("constant", "cosine")
+COMPILE_MODES = ("auto", "on", "off")
 BUILTIN_CORPORA = ("ko", "en")
 
 
@@ -63,7 +64,7 @@ class Config:
     seed: int = 1337
     device: str = "auto"
     dtype: str = "auto"
-    compile: bool = False  # torch.compile the model (pays back only on long GPU runs)
+    compile: str = "auto"  # torch.compile: "auto" (long CUDA runs only), "on" or "off"
 
     def problems(self, train_tokens: int | None = None, val_tokens: int | None = None) -> list[tuple[str, str]]:
         """Every bad value as (field, message). Token counts, when known, check block_size too."""
@@ -109,6 +110,8 @@ class Config:
              f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         need(self.builtin_corpus in BUILTIN_CORPORA, "builtin_corpus",
              f"builtin_corpus must be one of {', '.join(BUILTIN_CORPORA)}, got {self.builtin_corpus!r}")
+        need(self.compile in COMPILE_MODES, "compile",
+             f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         need(self.device in DEVICES, "device", f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         need(self.dtype in DTYPES, "dtype", f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         for name in ("train_bin", "val_bin", "tok_path", "out_dir"):

@@ -72,6 +72,33 @@ def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
     return torch.float32
 
 
+def should_compile(requested: str, device: torch.device, steps_to_run: int) -> bool:
+    """torch.compile costs 25-60 s up front here; on a 2-core CPU it then saved only 5-14% a step,
+    paying back after hundreds of steps and needing a C++ compiler. On CUDA it pays back fast."""
+    if requested != "auto":
+        return requested == "on"
+    return device.type == "cuda" and steps_to_run >= 500
+
+
+def pick_inference_dtype(device: torch.device) -> torch.dtype:
+    """The weight type for generating text: one token at a time reads every weight once, so on a CPU
+    half-size bfloat16 weights can be ~2x faster than float32 (measured here: 1.1 vs 2.8 ms for the
+    24000 x 384 output layer), where the CPU converts them quickly. Timed, not assumed."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type != "cpu":
+        return torch.float32
+    timings = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        weight, x = torch.randn(8192, 384, dtype=dtype), torch.randn(1, 384, dtype=dtype)
+        torch.nn.functional.linear(x, weight)
+        start = time.perf_counter()
+        for _ in range(20):
+            torch.nn.functional.linear(x, weight)
+        timings[dtype] = time.perf_counter() - start
+    return torch.bfloat16 if timings[torch.bfloat16] < 0.7 * timings[torch.float32] else torch.float32
+
+
 def autocast(device: torch.device, dtype: torch.dtype):
     """Mixed precision for the forward pass, or nothing for float32."""
     if dtype == torch.float32:

@@ -22,7 +22,7 @@ import torch
 from tokenizers import Tokenizer
 
 from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint
-from .device import autocast
+from .device import autocast, pick_inference_dtype
 from .model import GPT
 from .tokenizer import END_OF_TEXT, end_of_text_id, fingerprint, load_tokenizer
 
@@ -81,7 +81,11 @@ def generate(
     use_cache: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> Iterator[int]:
-    """Yield new token ids one at a time. Prompts longer than block_size keep their last window."""
+    """Yield new token ids one at a time. Prompts longer than block_size keep their last window.
+
+    `dtype` is an autocast type for a float32 model (as in training); a model already converted to
+    a smaller type (see `load_model`) runs in that type.
+    """
     if not prompt_ids:
         raise ValueError("generation needs at least one prompt token")
     was_training = model.training
@@ -89,7 +93,9 @@ def generate(
     block_size = model.cfg.block_size
     device = next(model.parameters()).device
     context = torch.tensor([prompt_ids[-block_size:]], dtype=torch.long, device=device)  # (1, T)
-    cache = KVCache(model, 1, device, dtype) if use_cache else None
+    # Keys and values come out in the autocast type, or else in the weights' own type.
+    cache_dtype = dtype if dtype != torch.float32 else next(model.parameters()).dtype
+    cache = KVCache(model, 1, device, cache_dtype) if use_cache else None
     try:
         with autocast(device, dtype):
             logits, _ = model(context, cache=cache)
@@ -192,8 +198,12 @@ class LoadedModel:
 
 
 def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike | None = None,
-               device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a checkpoint and its tokenizer for sampling; refuse a tokenizer it was not trained with."""
+               device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> LoadedModel:
+    """Load a checkpoint and its tokenizer for sampling; refuse a tokenizer it was not trained with.
+
+    The weights are converted to `dtype`, by default the fastest type for generating on the
+    device (bfloat16 where this CPU handles it quickly); pass torch.float32 for exact results.
+    """
     checkpoint = load_checkpoint(checkpoint_file, map_location=device)
     cfg = checkpoint_config(checkpoint)
     tok_path = Path(tok_path or cfg.tok_path)
@@ -201,8 +211,10 @@ def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike |
     check_tokenizer(checkpoint, fingerprint(tokenizer), tok_path)
     model = GPT(cfg.replace(dropout=0.0))
     model.load_state_dict(checkpoint["model"])
-    model.to(device).eval()
+    device = torch.device(device)
+    model.to(device=device, dtype=dtype or pick_inference_dtype(device)).eval()
     info = {key: checkpoint.get(key) for key in ("step", "val_loss", "val_bpb", "saved_at")}
     info["cfg"] = checkpoint["cfg"]
+    info["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
     info["path"] = str(checkpoint_file)
     return LoadedModel(model, tokenizer, info)

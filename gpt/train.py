@@ -30,12 +30,16 @@ from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, ArchitectureMismatch, Check
 from .config import Config, ConfigError
 from .data import DataError, DataInfo, Progress, get_batch, open_tokens, prepare_builtin, read_meta
 from .distributed import World, join_world
-from .device import autocast, describe, enable_fast_matmul, pick_device, pick_dtype, use_cpu_cores
+from .device import (autocast, describe, enable_fast_matmul, pick_device, pick_dtype, should_compile,
+                     use_cpu_cores)
+from .health import Advice, HealthMonitor
 from .model import GPT, estimate_training_memory
 from .sample import TextStream, generate
 from .tokenizer import TokenizerError, end_of_text_id, fingerprint, load_tokenizer
 
 USER_ERRORS = (ConfigError, DataError, TokenizerError, CheckpointError)
+__all__ = ["Advice", "CheckpointSaved", "Evaluated", "Finished", "Sampled", "Started", "StepDone", "USER_ERRORS",
+           "estimate_loss", "learning_rate", "train", "train_step"]
 MEMORY_TIPS = ("smaller batch_size, block_size 128, n_layer 4, n_embd 256")
 DIVERGED_TIP = "lower lr (for example --lr 1e-4)"
 
@@ -96,7 +100,7 @@ class CheckpointSaved:
 @dataclass
 class Finished:
     step: int
-    reason: str  # "done", "stopped" or "diverged"
+    reason: str  # "done", "stopped", "diverged" or "out_of_memory"
     message: str
     checkpoint: str | None
 
@@ -308,7 +312,8 @@ def train(
     # and every process the same ones (each then keeps its own share).
     torch.manual_seed(cfg.seed + step)
     batch_generator = torch.Generator().manual_seed(cfg.seed + step)
-    runnable = torch.compile(model) if cfg.compile else model
+    compiled = should_compile(cfg.compile, device, cfg.max_steps - step)
+    runnable = torch.compile(model) if compiled else model
     if world.enabled:
         runnable = torch.nn.parallel.DistributedDataParallel(
             runnable, device_ids=[world.local_rank] if device.type == "cuda" else None)
@@ -322,7 +327,7 @@ def train(
 
     if world.is_main:
         yield Started(step, cfg.max_steps, step > 0, describe(device) + (f" x {world.size} processes" if world.enabled else ""),
-                      str(dtype).removeprefix("torch."), model.num_parameters(), cfg.vocab_size, len(train_tokens),
+                      str(dtype).removeprefix("torch.") + (", compiled" if compiled else ""), model.num_parameters(), cfg.vocab_size, len(train_tokens),
                       len(val_tokens), tokens_per_step, str(checkpoint_file), str(archived) if archived else None,
                       cfg, list(history))
     if step >= cfg.max_steps:
@@ -333,6 +338,10 @@ def train(
     def save() -> None:
         if world.is_main:
             _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
+
+    health = HealthMonitor(cfg.lr)
+    for past in history:  # a resumed run remembers its curve
+        health.check(past["step"], past["train_loss"], past["val_loss"], "")
 
     model.train()
     started = last_log_time = time.perf_counter()
@@ -347,7 +356,13 @@ def train(
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = train_step(runnable, optimizer, scaler, batches, cfg.grad_clip, device, dtype)
+        try:
+            loss = train_step(runnable, optimizer, scaler, batches, cfg.grad_clip, device, dtype)
+        except torch.OutOfMemoryError:
+            kept = f"the last checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else "nothing was saved"
+            yield Finished(step, "out_of_memory", f"the {device.type} device ran out of memory at step {step:,}; "
+                                                  f"{kept}. Try {MEMORY_TIPS}", None)
+            return
         # Draw the next batches while the device still works on this step (asynchronous on GPU).
         batches = next_batches()
         step += 1
@@ -375,6 +390,8 @@ def train(
                                                  f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
                 return
             history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
+            if world.is_main:
+                yield from health.check(step, losses["train"], losses["val"], str(checkpoint_file.with_name(BEST_NAME)))
             if cfg.sample_every_eval and world.is_main:
                 yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
             is_best = losses["val"] < best_val_loss

@@ -19,8 +19,8 @@ from tqdm import tqdm  # noqa: E402
 from gpt.cli import add_config_flags, config_from_args, fail  # noqa: E402
 from gpt.data import Progress  # noqa: E402
 from gpt.distributed import leave_world  # noqa: E402
-from gpt.train import (USER_ERRORS, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone,  # noqa: E402
-                       train)
+from gpt.train import (USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started,  # noqa: E402
+                       StepDone, train)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -53,7 +53,7 @@ def main() -> int:
             show(events)
         else:  # under torchrun only rank 0 speaks
             for event in events:
-                if isinstance(event, Finished) and event.reason == "diverged":
+                if isinstance(event, Finished) and event.reason in ("diverged", "out_of_memory"):
                     return 1
     except USER_ERRORS as error:
         fail(str(error))
@@ -103,11 +103,13 @@ def show(events) -> None:
             elif isinstance(event, CheckpointSaved):
                 best = f" (best so far, also {event.best_path})" if event.best_path else ""
                 bar.write(f"saved checkpoint {event.path}{best}")
+            elif isinstance(event, Advice):
+                bar.write(f"advice: {event.message}")
             elif isinstance(event, Finished):
                 if bar is not None:
                     bar.close()
                     bar = None
-                if event.reason == "diverged":
+                if event.reason in ("diverged", "out_of_memory"):
                     fail(event.message, code=1)
                 print(f"{event.message}; checkpoint: {event.checkpoint}")
     finally:

@@ -237,9 +237,9 @@ def test_flags_are_parsed_to_the_field_types():
     parser = argparse.ArgumentParser()
     add_config_flags(parser)
     cfg = config_from_args(parser.parse_args(["--n_layer", "3", "--lr", "1e-3", "--out_dir", "runs/x",
-                                              "--sample_every_eval", "false", "--compile"]))
+                                              "--sample_every_eval", "false", "--compile", "off"]))
     assert cfg.n_layer == 3 and cfg.lr == 1e-3 and cfg.out_dir == "runs/x"
-    assert cfg.sample_every_eval is False and cfg.compile is True
+    assert cfg.sample_every_eval is False and cfg.compile == "off"
 
 
 @pytest.mark.parametrize("text, value", [("1", True), ("true", True), ("Yes", True), (" on ", True),

@@ -39,9 +39,10 @@ INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "ma
                   "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
 
 PRESETS = {
-    # Tuned by measurement on a 2-core CPU: recognisable job postings within about 3 minutes.
+    # Tuned by measurement on the 2-core CPU of a free Space: the samples read like job postings
+    # (headers, bullet lists, salaries, "성실하고 책임감 있는 분") after about 300 steps, 2-3 minutes.
     "CPU quick (about 3 minutes on 2 cores)": dict(
-        block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0, batch_size=16, lr=1e-3, max_steps=600,
+        block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0, batch_size=8, lr=2e-3, max_steps=800,
         grad_clip=1.0, lr_schedule="constant", eval_interval=100, eval_iters=10, sample_every_eval=True,
         sample_max_new_tokens=200, temperature=0.9, top_k=50),
     "Original recipe (GPU)": {name: getattr(Config(), name) for name in CONTROL_FIELDS},
@@ -105,7 +106,7 @@ class TrainerApp:
         self.storage = storage
         self.job = TrainingJob()
         self._speed_lock = threading.Lock()
-        self._flops_per_second: float | None = None  # training FLOP/s measured on this device
+        self._speed: tuple[float, float] | None = None  # (seconds per step, seconds per FLOP) measured here
         self._loaded: tuple[str, float, LoadedModel] | None = None
         self._load_lock = threading.Lock()
 
@@ -122,13 +123,25 @@ class TrainerApp:
         return info.vocab_size if info else requested
 
     def calibrate_speed(self) -> None:
-        """Time a few steps of the CPU preset once, so step times can be estimated for any config."""
+        """Time a tiny and a preset-sized config once: a fixed cost per step plus FLOPs at a measured rate."""
         with self._speed_lock:
-            if self._flops_per_second is not None:
+            if self._speed is not None:
                 return
-            cfg = self.storage.config(**PRESETS[DEFAULT_PRESET], vocab_size=self.data_vocab_size(Config.vocab_size))
-            seconds = time_training_step(cfg, steps=2)
-            self._flops_per_second = training_flops_per_token(cfg) * cfg.batch_size * cfg.block_size / seconds
+            vocab_size = self.data_vocab_size(Config.vocab_size)
+            big = self.storage.config(**PRESETS[DEFAULT_PRESET], vocab_size=vocab_size)
+            small = big.replace(n_layer=1, n_embd=32, n_head=2, block_size=32, batch_size=4)
+            points = [(training_flops_per_token(cfg) * cfg.batch_size * cfg.block_size, time_training_step(cfg, steps=3))
+                      for cfg in (small, big)]
+            (flops_small, seconds_small), (flops_big, seconds_big) = points
+            seconds_per_flop = max((seconds_big - seconds_small) / (flops_big - flops_small), 1e-15)
+            overhead = max(seconds_small - flops_small * seconds_per_flop, 0.0)
+            self._speed = (overhead, seconds_per_flop)
+
+    def estimate_step_seconds(self, cfg: Config) -> float | None:
+        if self._speed is None:
+            return None
+        overhead, seconds_per_flop = self._speed
+        return overhead + training_flops_per_token(cfg) * cfg.batch_size * cfg.block_size * seconds_per_flop
 
     def describe_config(self, values: dict, vocab_size: int, measured_seconds: float | None = None,
                         language: str = "en") -> tuple[str, str]:
@@ -142,9 +155,8 @@ class TrainerApp:
         tokens_per_step = cfg.batch_size * cfg.block_size
         if measured_seconds is not None:
             step_seconds, how = measured_seconds, message("measured", language)
-        elif self._flops_per_second:
-            step_seconds = training_flops_per_token(cfg) * tokens_per_step / self._flops_per_second
-            how = message("estimated", language)
+        elif self._speed is not None:
+            step_seconds, how = self.estimate_step_seconds(cfg), message("estimated", language)
         else:
             step_seconds, how = None, message("measuring", language)
         step_text = "—" if step_seconds is None else (f"{step_seconds * 1000:,.0f} ms" if step_seconds < 10 else duration(step_seconds))
@@ -208,6 +220,9 @@ class TrainerApp:
             status = message(state.error_kind, language, message=state.error_detail or state.message)
         else:
             status = message("failed", language, message=state.message)
+        if state.advice and not notice:
+            latest = state.advice[-1]
+            status += "\n\n" + message(f"advice_{latest.kind}", language, **latest.values)
         if state.active and not is_owner and not notice:
             status = message("watching", language) + "\n\n" + status
 

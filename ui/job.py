@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from gpt.checkpoint import ArchitectureMismatch, TokenizerMismatch
 from gpt.config import Config, ConfigError
 from gpt.data import Progress
-from gpt.train import USER_ERRORS, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
+from gpt.train import USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
 
 MAX_LOG_LINES = 300
 
@@ -45,6 +45,7 @@ class JobState:
     train_losses: list = field(default_factory=list)  # (step, loss) at each log step
     evaluations: list = field(default_factory=list)  # dicts: step, train_loss, val_loss, val_bpb
     samples: list = field(default_factory=list)  # (step, text)
+    advice: list = field(default_factory=list)  # gpt.health.Advice, newest last
     log: list = field(default_factory=list)
     preparing: Progress | None = None
     checkpoint: str = ""
@@ -76,7 +77,7 @@ class TrainingJob:
         with self._lock:
             state = self._state
             return replace(state, train_losses=list(state.train_losses), evaluations=list(state.evaluations),
-                           samples=list(state.samples), log=list(state.log))
+                           samples=list(state.samples), log=list(state.log), advice=list(state.advice))
 
     @property
     def version(self) -> int:
@@ -176,14 +177,18 @@ class TrainingJob:
         elif isinstance(event, Sampled):
             state.samples.append((event.step, event.text))
             self._update()
+        elif isinstance(event, Advice):
+            state.advice.append(event)
+            self._log(f"advice: {event.message}")
+            self._update()
         elif isinstance(event, CheckpointSaved):
             self._log(f"saved {event.path}" + (f" (best so far: {event.best_path})" if event.best_path else ""))
             self._update(checkpoint=event.path)
         elif isinstance(event, Finished):
             self._log(event.message)
-            self._update(status="finished" if event.reason != "diverged" else "failed", step=event.step,
-                         finish_reason=event.reason, message=event.message,
-                         error_kind="diverged" if event.reason == "diverged" else "")
+            failed = event.reason in ("diverged", "out_of_memory")
+            self._update(status="failed" if failed else "finished", step=event.step, finish_reason=event.reason,
+                         message=event.message, error_kind=event.reason if failed else "")
 
 
 class _DataHold:

@@ -96,6 +96,16 @@ MESSAGES = {
                   "(the old checkpoint is kept under a new name).",
                   "**체크포인트가 다른 데이터로 학습되었습니다.** {message}\n\n현재 데이터로 학습하려면 새로 시작하세요 "
                   "(이전 체크포인트는 다른 이름으로 보관됩니다)."),
+    "advice_plateau": ("💡 The validation loss has not improved by 1% in {evaluations} evaluations (best {best:.3f} at "
+                       "step {best_step:,}): try a lower learning rate, e.g. lr {suggested_lr:.1e}.",
+                       "💡 검증 손실이 {evaluations}번의 평가 동안 1% 넘게 줄지 않았습니다 (최저 {best:.3f}, 스텝 {best_step:,}). "
+                       "학습률을 낮춰 보세요 (예: lr {suggested_lr:.1e})."),
+    "advice_overfitting": ("⚠️ Overfitting: the validation loss rose from {best:.3f} (step {best_step:,}) to {val_loss:.3f} "
+                           "while the training loss kept falling. The best model is kept in `{best_path}`; more text, "
+                           "more dropout or a smaller model help.",
+                           "⚠️ 과적합: 학습 손실은 계속 줄지만 검증 손실이 {best:.3f} (스텝 {best_step:,})에서 {val_loss:.3f}(으)로 "
+                           "올랐습니다. 가장 좋은 모델은 `{best_path}`에 보관되어 있습니다. 텍스트를 늘리거나 dropout을 높이거나 "
+                           "모델을 줄이면 도움이 됩니다."),
     "watching": ("A training run started by another visitor is in progress; you are watching it read-only.",
                  "다른 방문자가 시작한 학습이 진행 중입니다. 읽기 전용으로 보고 있습니다."),
     "busy": ("A training run is already in progress; only one runs at a time.",

@@ -1,4 +1,4 @@
-"""What the command-line scripts share: config flags and one-line errors.
+"""What the command-line scripts share: config flags, one-line errors, the data-preparation bar.
 
 Every Config field becomes a flag of the same name with the same default, so the CLI and
 the app's controls can never drift apart.
@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 import sys
 import typing
+
+from tqdm import tqdm
 
 from .config import Config
 
@@ -43,3 +45,27 @@ def fail(message: str, code: int = 2) -> typing.NoReturn:
     """A one-line error for a person, no traceback."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+class PreparationBar:
+    """Draws data-preparation Progress events: each stage's message, then a bar for it."""
+
+    def __init__(self):
+        self.bar = None
+
+    def show(self, progress) -> None:
+        if progress.stage == "done":
+            self.close()
+            print(f"data ready: {progress.message}")
+            return
+        if self.bar is None or self.bar.desc != progress.stage:
+            self.close()
+            print(progress.message)
+            self.bar = tqdm(total=progress.total or None, desc=progress.stage, unit=progress.unit or "it",
+                            unit_scale=bool(progress.unit), leave=False)
+        self.bar.update(progress.done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

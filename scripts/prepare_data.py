@@ -12,10 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tqdm import tqdm  # noqa: E402
-
 from gpt.config import BUILTIN_CORPORA, Config, ConfigError  # noqa: E402
-from gpt.cli import fail  # noqa: E402
+from gpt.cli import PreparationBar, fail  # noqa: E402
 from gpt.data import DataError, prepare_builtin, prepare_files  # noqa: E402
 
 
@@ -43,22 +41,15 @@ def main() -> int:
     else:
         steps = prepare_builtin(*outputs, args.vocab_size, args.val_fraction, language=args.builtin)
 
-    bar = None
+    bar = PreparationBar()
     try:
         while True:
-            progress = next(steps)
-            if bar is None or bar.desc != progress.stage:
-                if bar is not None:
-                    bar.close()
-                print(progress.message)
-                bar = tqdm(total=progress.total or None, desc=progress.stage, unit=progress.unit or "it",
-                           unit_scale=bool(progress.unit), leave=False)
-            bar.update(progress.done - bar.n)
+            bar.show(next(steps))
     except StopIteration as finished:
         info = finished.value
     except (DataError, OSError) as error:
+        bar.close()
         fail(str(error))
-    bar.close()
     mb = info.text_bytes / 1e6
     print(f"{info.source}: {mb:,.1f} MB of text -> {info.train_tokens:,} train and {info.val_tokens:,} val tokens, "
           f"vocab {info.vocab_size:,}, {info.tokens_per_byte:.3f} tokens/byte, "

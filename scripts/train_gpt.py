@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tqdm import tqdm  # noqa: E402
 
-from gpt.cli import add_config_flags, config_from_args, fail  # noqa: E402
+from gpt.cli import PreparationBar, add_config_flags, config_from_args, fail  # noqa: E402
 from gpt.data import Progress  # noqa: E402
 from gpt.distributed import leave_world  # noqa: E402
 from gpt.train import (USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started,  # noqa: E402
@@ -67,20 +67,11 @@ def main() -> int:
 def show(events) -> None:
     """Print the training events: a progress bar, evaluations, samples and checkpoints."""
     bar = None
-    preparing = None
+    preparing = PreparationBar()
     try:
         for event in events:
             if isinstance(event, Progress):
-                if preparing is None or preparing.desc != event.stage:
-                    if preparing is not None:
-                        preparing.close()
-                    print(event.message)
-                    preparing = tqdm(total=event.total or None, desc=event.stage, unit=event.unit or "it",
-                                     unit_scale=bool(event.unit), leave=False)
-                preparing.update(event.done - preparing.n)
-                if event.stage == "done":
-                    preparing.close()
-                    print(f"data ready: {event.message}")
+                preparing.show(event)
             elif isinstance(event, Started):
                 print(f"device: {event.device}, {event.dtype}")
                 print(f"vocab size: {event.vocab_size:,}")

@@ -13,7 +13,7 @@ import typing
 
 from tqdm import tqdm
 
-from .config import Config
+from .config import PRESETS, Config
 
 
 def parse_bool(text: str) -> bool:
@@ -35,6 +35,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                                metavar="true|false", help=f"(default {field.default})")
         else:
             group.add_argument(f"--{field.name}", type=kind, default=field.default, help=f"(default {field.default})")
+
+
+def parse_config_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the flags; `--preset NAME` first sets the defaults that the other flags then change."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named config; other flags override it")
+    known, _ = parser.parse_known_args(argv)
+    if known.preset:
+        parser.set_defaults(**PRESETS[known.preset])
+    return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

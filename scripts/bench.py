@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from gpt.cli import add_config_flags, config_from_args  # noqa: E402
+from gpt.cli import add_config_flags, config_from_args, parse_config_args  # noqa: E402
 from gpt.device import describe, pick_device, pick_dtype, pick_inference_dtype, should_compile, use_cpu_cores  # noqa: E402
 from gpt.model import GPT, training_flops_per_token  # noqa: E402
 from gpt.sample import generate  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--skip_sampling", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    args = parser.parse_args()
+    args = parse_config_args(parser)
     cfg = config_from_args(args)
     device = pick_device(cfg.device)
     if device.type == "cpu":

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tqdm import tqdm  # noqa: E402
 
-from gpt.cli import PreparationBar, add_config_flags, config_from_args, fail  # noqa: E402
+from gpt.cli import PreparationBar, add_config_flags, config_from_args, fail, parse_config_args  # noqa: E402
 from gpt.data import Progress  # noqa: E402
 from gpt.distributed import leave_world  # noqa: E402
 from gpt.train import (USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started,  # noqa: E402
@@ -42,7 +42,7 @@ def main() -> int:
                         help="start a new run even if a checkpoint exists (the old one is kept under a new name)")
     parser.add_argument("--keep_checkpoint_architecture", action="store_true",
                         help="resume a checkpoint whose architecture differs from the flags, using its architecture")
-    args = parser.parse_args()
+    args = parse_config_args(parser)
     cfg = config_from_args(args)
     stop = threading.Event()
     stop_on_signals(stop)

@@ -19,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from gpt.checkpoint import CHECKPOINT_NAME, CheckpointError
+from gpt.config import PRESETS as PRESETS_BY_NAME
 from gpt.config import Config
 from gpt.data import DataError, prepare_builtin, prepare_files, read_meta
 from gpt.device import pick_device, pick_dtype
@@ -38,15 +39,10 @@ CONTROL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout",
 INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "max_steps", "eval_interval",
                   "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
 
-PRESETS = {
-    # Tuned by measurement on the 2-core CPU of a free Space: the samples read like job postings
-    # (headers, bullet lists, salaries, "성실하고 책임감 있는 분") after about 300 steps, 2-3 minutes.
-    "CPU quick (about 3 minutes on 2 cores)": dict(
-        block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0, batch_size=8, lr=2e-3, max_steps=800,
-        grad_clip=1.0, lr_schedule="constant", eval_interval=100, eval_iters=10, sample_every_eval=True,
-        sample_max_new_tokens=200, temperature=0.9, top_k=50),
-    "Original recipe (GPU)": {name: getattr(Config(), name) for name in CONTROL_FIELDS},
-}
+# The presets of gpt.config, as the Train tab lists them.
+PRESET_LABELS = {"CPU quick (about 3 minutes on 2 cores)": "cpu_quick", "Original recipe (GPU)": "original_recipe"}
+PRESETS = {label: {name: getattr(Config(**PRESETS_BY_NAME[key]), name) for name in CONTROL_FIELDS}
+           for label, key in PRESET_LABELS.items()}
 DEFAULT_PRESET = "CPU quick (about 3 minutes on 2 cores)"
 CORPUS_CHOICES = ("builtin_ko", "builtin_en", "upload")
 RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")

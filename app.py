@@ -76,7 +76,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         gr.Markdown(label("title"))
         gr.Markdown(label("intro"))
         if app.storage.temporary:
-            gr.Markdown(message("temporary_storage", "en") + "\n\n" + message("temporary_storage", "ko"))
+            gr.Markdown(label("temporary_storage"), elem_id="temporary-storage")
 
         with gr.Tabs():
             with gr.Tab(label("tab_train"), id="train"):
@@ -165,7 +165,10 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
 
             with gr.Tab(label("tab_sample"), id="sample"):
                 checkpoint_info = gr.Markdown(elem_id="checkpoint-info")
-                refresh_button = gr.Button(label("refresh"), size="sm", elem_id="refresh-button")
+                with gr.Row():
+                    refresh_button = gr.Button(label("refresh"), size="sm", elem_id="refresh-button")
+                    download_button = gr.DownloadButton(label("download"), size="sm", visible=False,
+                                                        elem_id="download-checkpoint")
                 prompt = gr.Textbox(label=label("prompt"), info=label("prompt_info"), lines=2, elem_id="prompt")
                 with gr.Row():
                     sample_temperature = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05,
@@ -254,7 +257,13 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         stop_button.click(named(stop, ["owner"]), owner, status, api_name="stop", concurrency_limit=None)
         prepare_button.click(named(prepare, ["corpus", "files", "vocab_size", "owner"], with_progress=True),
                              [corpus, uploads, vocab_size, owner], [data_status, preview], api_name="prepare_data")
-        refresh_button.click(show_checkpoint, None, checkpoint_info, api_visibility="private")
+        def refresh_checkpoint(request: gr.Request = None):
+            """The checkpoint's description, and the file for the download button (copied only on request)."""
+            path = app.storage.checkpoint
+            return (app.checkpoint_info(language_of(request)),
+                    gr.update(value=str(path) if path.is_file() else None, visible=path.is_file()))
+
+        refresh_button.click(refresh_checkpoint, None, [checkpoint_info, download_button], api_visibility="private")
         generate_button.click(
             named(sample, ["prompt", "temperature", "top_k", "top_p", "max_new_tokens", "seed"]),
             [prompt, sample_temperature, sample_top_k, sample_top_p, sample_max_new_tokens, sample_seed],

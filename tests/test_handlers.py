@@ -528,3 +528,35 @@ def test_a_cut_character_is_reported_where_it_starts(app, tmp_path):
     upload.write_bytes("채용 공고\n".encode("utf-8") + "서".encode("utf-8")[:2])  # the cut character starts at 14
     status, _ = app.prepare_data("upload", [str(upload)], 1000, OWNER, "en")
     assert "not valid UTF-8 at byte 14 " in status, status
+
+
+# -- storage on a Hugging Face Space ------------------------------------------------------------
+
+
+def test_storage_on_a_space_without_persistent_storage_is_temporary(tmp_path, monkeypatch):
+    monkeypatch.delenv("GPT_STORAGE_DIR", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/small-gpt")
+    storage = Storage.for_this_machine(tmp_path)
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        assert storage.root == Path("/data") and not storage.temporary
+    else:
+        assert storage.root == tmp_path and storage.temporary
+    monkeypatch.delenv("SPACE_ID")
+    local = Storage.for_this_machine(tmp_path)
+    assert local.root == tmp_path and not local.temporary
+    assert local.config().out_dir == str(tmp_path / "checkpoints")
+
+
+def test_the_page_warns_about_temporary_storage_in_both_languages(tmp_path):
+    import app as app_module
+    from ui.strings import LABELS
+
+    def warnings(storage):
+        components = app_module.build_ui(TrainerApp(storage)).get_config_file()["components"]
+        return [c["props"].get("value") for c in components if c["props"].get("elem_id") == "temporary-storage"]
+
+    shown = warnings(Storage(tmp_path, temporary=True))
+    assert len(shown) == 1 and "temporary_storage" in str(shown[0])  # a translated label, not fixed text
+    english, korean = LABELS["temporary_storage"]
+    assert "lost when it restarts" in english and "영구 저장소" in korean
+    assert warnings(Storage(tmp_path)) == []

@@ -75,7 +75,12 @@ LABELS = {
     "max_new_tokens": ("max_new_tokens", "max_new_tokens (생성 토큰 수)"),
     "seed": ("seed (-1: random)", "seed (-1: 무작위)"),
     "generate": ("Generate", "생성"), "refresh": ("Refresh checkpoint", "체크포인트 새로고침"),
+    "download": ("Download ckpt.pt", "ckpt.pt 내려받기"),
     "output": ("Generated text", "생성된 글"),
+    "temporary_storage": ("⚠️ This Space has no persistent storage: checkpoints are lost when it restarts. "
+                          "To keep it, click Refresh checkpoint in the Sample tab, then Download ckpt.pt.",
+                          "⚠️ 이 Space에는 영구 저장소가 없어 재시작하면 체크포인트가 사라집니다. 보관하려면 샘플 탭에서 "
+                          "체크포인트 새로고침을 누른 뒤 ckpt.pt를 내려받으세요."),
 }
 
 # key: (English, Korean) with str.format placeholders.
@@ -124,10 +129,6 @@ MESSAGES = {
     "measuring": ("measuring…", "측정 중…"),
     "progress": ("step {step:,} / {max_steps:,} · {tokens_per_second:,.0f} tokens/s · elapsed {elapsed} · ETA {eta}",
                  "스텝 {step:,} / {max_steps:,} · 초당 {tokens_per_second:,.0f} 토큰 · 경과 {elapsed} · 남은 시간 {eta}"),
-    "temporary_storage": ("⚠️ This Space has no persistent storage: checkpoints are lost when it restarts. "
-                          "Download `ckpt.pt` from the Sample tab to keep it.",
-                          "⚠️ 이 Space에는 영구 저장소가 없어 재시작하면 체크포인트가 사라집니다. 보관하려면 샘플 탭에서 "
-                          "`ckpt.pt`를 내려받으세요."),
     "data_ready": ("**{source}**: {train_tokens:,} train and {val_tokens:,} validation tokens, vocabulary {vocab_size:,}, "
                    "{tokens_per_byte:.2f} tokens per byte.",
                    "**{source}**: 학습 토큰 {train_tokens:,}개, 검증 토큰 {val_tokens:,}개, 어휘 {vocab_size:,}개, "

@@ -73,6 +73,8 @@ class PreparationBar:
             self.bar = tqdm(total=progress.total or None, desc=progress.stage, unit=progress.unit or "it",
                             unit_scale=bool(progress.unit), leave=False)
         self.bar.update(progress.done - self.bar.n)
+        if not progress.unit and progress.total and progress.done >= progress.total:
+            self.bar.write(progress.message)  # a counted stage ends with what it made
 
     def close(self) -> None:
         if self.bar is not None:

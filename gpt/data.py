@@ -29,7 +29,10 @@ from .tokenizer import end_of_text_id, fingerprint, save_tokenizer, train_tokeni
 TOKEN_DTYPE = np.uint16
 READ_CHUNK_BYTES = 1 << 20  # files are checked a megabyte at a time
 READ_CHUNK_CHARS = 1 << 16  # and encoded in pieces of about 64 KB
-ENCODE_BATCH_PIECES = 64  # pieces handed to encode_batch at once (spread over all cores)
+ENCODE_BATCH_PIECES = 64  # pieces handed to the batch encoder at once (spread over all cores)
+# The tokenizer learns its merges from at most this much text, taken evenly across the input:
+# on a 1 GB file that is minutes faster and far smaller in memory, and the merges barely change.
+TOKENIZER_SAMPLE_BYTES = 100_000_000
 DEFAULT_MAX_UPLOAD_BYTES = 200 << 20
 
 
@@ -180,8 +183,12 @@ def prepare_dataset(
     for path in (train_bin, val_bin, tok_path):
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    yield Progress("tokenizer", 0, 1, message=f"training a {vocab_size:,}-token BPE tokenizer")
-    tokenizer = train_tokenizer((piece for piece, _ in source() if piece), vocab_size)
+    # One piece in `stride` is enough to learn the merges from (about 64 KB each).
+    stride = max(1, -(-(total_bytes or 0) // TOKENIZER_SAMPLE_BYTES))
+    sampled = f" on 1/{stride} of the text" if stride > 1 else ""
+    yield Progress("tokenizer", 0, 1, message=f"training a {vocab_size:,}-token BPE tokenizer{sampled}")
+    tokenizer = train_tokenizer((piece for index, (piece, _) in enumerate(source()) if piece and index % stride == 0),
+                                vocab_size)
     yield Progress("tokenizer", 1, 1, message=f"tokenizer has {tokenizer.get_vocab_size():,} tokens")
     end_of_text = end_of_text_id(tokenizer)
 
@@ -192,7 +199,7 @@ def prepare_dataset(
         token_count = text_bytes = 0
         with open(all_tokens, "wb") as out:
             for batch in _batches(source(), ENCODE_BATCH_PIECES):
-                encoded = tokenizer.encode_batch([piece for piece, _ in batch])
+                encoded = tokenizer.encode_batch_fast([piece for piece, _ in batch])  # ids only, no offsets
                 ids: list[int] = []
                 for (piece, ends_document), encoding in zip(batch, encoded):
                     ids.extend(encoding.ids)

@@ -197,6 +197,7 @@ def prepare_dataset(
     tok_temporary = tok_path.with_name(tok_path.name + ".tmp")
     try:
         token_count = text_bytes = 0
+        yield Progress("encode", 0, total_bytes or 0, "bytes", "encoding the text into token ids")
         with open(all_tokens, "wb") as out:
             for batch in _batches(source(), ENCODE_BATCH_PIECES):
                 encoded = tokenizer.encode_batch_fast([piece for piece, _ in batch])  # ids only, no offsets

@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -59,7 +60,8 @@ def save_checkpoint(path: str | os.PathLike, **contents) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format_version": FORMAT_VERSION, "saved_at": time.time(), **contents}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # One fixed name: a process killed while saving leaves at most this file, replaced next time.
+    temporary = path.with_name(f".{path.name}.tmp")
     try:
         with open(temporary, "wb") as file:
             torch.save(payload, file)
@@ -83,7 +85,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; train a model first")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         text = _plain(str(error))
         with open(path, "rb") as file:

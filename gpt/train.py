@@ -273,12 +273,7 @@ def train(
     checkpoint_file = Path(cfg.out_dir) / CHECKPOINT_NAME
     checkpoint, archived = None, None
     resuming = checkpoint_file.exists() and not fresh
-    world.barrier()  # every process has looked before rank 0 moves the old run away
-    if not resuming and world.is_main:
-        # A new run never overwrites an old one: its checkpoints move aside under dated names.
-        archived = archive_checkpoint(checkpoint_file)
-        archive_checkpoint(checkpoint_file.with_name(BEST_NAME))
-    elif resuming:
+    if resuming:
         checkpoint = load_checkpoint(checkpoint_file)
         check_tokenizer(checkpoint, tokenizer_id["fingerprint"], cfg.tok_path)
         saved = checkpoint_config(checkpoint)
@@ -296,6 +291,12 @@ def train(
     enable_fast_matmul(device)
     dtype = pick_dtype(device, cfg.dtype)
     check_memory(cfg, device)
+
+    world.barrier()  # every process has looked before rank 0 moves the old run away
+    if not resuming and world.is_main:
+        # A new run never overwrites an old one: its checkpoints move aside under dated names.
+        archived = archive_checkpoint(checkpoint_file)
+        archive_checkpoint(checkpoint_file.with_name(BEST_NAME))
 
     torch.manual_seed(cfg.seed)
     model = GPT(cfg).to(device)
@@ -326,7 +327,7 @@ def train(
                           part=(world.rank, world.size)) for _ in range(cfg.grad_accum_steps)]
 
     if world.is_main:
-        yield Started(step, cfg.max_steps, step > 0, describe(device) + (f" x {world.size} processes" if world.enabled else ""),
+        yield Started(step, cfg.max_steps, resuming, describe(device) + (f" x {world.size} processes" if world.enabled else ""),
                       str(dtype).removeprefix("torch.") + (", compiled" if compiled else ""), model.num_parameters(), cfg.vocab_size, len(train_tokens),
                       len(val_tokens), tokens_per_step, str(checkpoint_file), str(archived) if archived else None,
                       cfg, list(history))

@@ -30,7 +30,7 @@ SCHEDULES = {
 
 def run(cfg: Config, seconds: float) -> dict:
     stop = threading.Event()
-    timer = threading.Timer(seconds * 1.2, stop.set)  # a safety net; max_steps should end the run first
+    timer = threading.Timer(seconds * 2, stop.set)  # a safety net; max_steps should end the run first
     timer.start()
     started = time.perf_counter()
     last = None
@@ -42,6 +42,8 @@ def run(cfg: Config, seconds: float) -> dict:
                 finished = event
     finally:
         timer.cancel()
+    if last is None:
+        raise SystemExit(f"the run ended without an evaluation ({finished.message}); was the machine busy?")
     return {"steps": finished.step, "seconds": time.perf_counter() - started, "val_loss": last.val_loss,
             "val_bpb": last.val_bpb}
 
@@ -56,7 +58,7 @@ def main() -> int:
         for _ in prepare_builtin(cfg.train_bin, cfg.val_bin, cfg.tok_path, cfg.vocab_size, cfg.val_fraction):
             pass
     cfg = cfg.replace(vocab_size=read_meta(cfg.train_bin).vocab_size)
-    step_seconds = time_training_step(cfg, steps=5)
+    step_seconds = time_training_step(cfg, steps=10)
     # Evaluations take time too: budget them at eval_iters batches of both splits without backward (~1/3).
     evaluation_seconds = 2 * cfg.eval_iters * step_seconds / 3
     steps = int(args.seconds / (step_seconds * (1 + 2 * cfg.eval_iters / 3 / cfg.eval_interval)))

@@ -284,7 +284,8 @@ def check_trial(trial: Trial, workdir: Path, temporary_before: set = frozenset()
                 problems.append(f"stopped at step {trial.stopped_at}, below the step {reached} already reached")
             shown = [_number(n) for n in re.findall(r"step ([\d,]+) loss", trial.stderr)]
             if shown and trial.stopped_at < max(shown):
-                problems.append(f"stopped at step {trial.stopped_at}, below step {max(shown)} shown by the progress bar")
+                problems.append(f"stopped at step {trial.stopped_at}, below step {max(shown)} shown by the "
+                                f"progress bar")
         # A clean exit leaves nothing half-written behind.
         leftovers = [path.name for path in temporary_files(workdir) if path not in temporary_before]
         if leftovers:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import torch  # noqa: E402
+
 from gpt.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from gpt.cli import fail  # noqa: E402
 from gpt.config import Config  # noqa: E402
@@ -29,6 +31,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", default=str(Path(defaults.out_dir) / CHECKPOINT_NAME))
     parser.add_argument("--tok_path", default=None, help="default: the tokenizer the checkpoint was trained with")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="weights while sampling: auto is bfloat16 on CPUs that read it fast; float32 is exact")
     args = parser.parse_args()
     if args.max_new_tokens < 1:
         fail(f"max_new_tokens must be at least 1, got {args.max_new_tokens}")
@@ -40,10 +44,15 @@ def main() -> int:
         fail(f"top_p must be in (0, 1], got {args.top_p}")
 
     try:
-        loaded = load_model(args.checkpoint, args.tok_path, pick_device(args.device))
+        dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
+        loaded = load_model(args.checkpoint, args.tok_path, pick_device(args.device), dtype)
     except USER_ERRORS as error:
         fail(str(error))
     print(f"# step {loaded.checkpoint_info['step']:,} of {args.checkpoint}", file=sys.stderr)
+    block_size = loaded.model.cfg.block_size
+    if len(loaded.prompt_ids(args.prompt)) > block_size:
+        print(f"# the prompt is longer than block_size ({block_size} tokens): the model sees its last {block_size}",
+              file=sys.stderr)
     print(args.prompt, end="", flush=True)
     for piece in loaded.stream(args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed):
         print(piece, end="", flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from conftest import REPO_ROOT, run_training
 def _load_kill_test():
     spec = importlib.util.spec_from_file_location("kill_test", REPO_ROOT / "scripts" / "kill_test.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["kill_test"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -48,10 +50,16 @@ def failures_of(trials) -> str:
     return "\n".join(trial.describe() + "\n" + trial.stderr[-400:] for trial in trials if not trial.ok)
 
 
-def test_ten_random_sigkills_never_lose_the_checkpoint(workdir):
-    report = kill_test.run_trials(workdir, trials=10, seed=7, min_delay=0.3, max_delay=1.2, graceful_every=0,
-                                  verbose=False)
+def test_ten_random_sigkills_never_lose_the_checkpoint(workdir, monkeypatch, capsys):
+    reports = []
+    run_trials = kill_test.run_trials
+    monkeypatch.setattr(kill_test, "run_trials", lambda *args, **kwargs: reports.append(run_trials(*args, **kwargs))
+                        or reports[-1])
+    code = kill_test.main(["--trials", "10", "--workdir", str(workdir), "--seed", "7", "--min_delay", "0.2",
+                           "--max_delay", "0.8", "--graceful_every", "0"])
+    [report] = reports
     assert not report.failures, failures_of(report.failures)
+    assert code == 0
     assert [trial.signal for trial in report.trials] == ["SIGKILL"] * 10
     steps = [trial.after for trial in report.trials]
     assert None not in steps, steps  # every trial trained long enough to save at least once
@@ -60,13 +68,15 @@ def test_ten_random_sigkills_never_lose_the_checkpoint(workdir):
     # The resume check really ran: every start after the first resumed the previous checkpoint.
     assert [trial.resumed_from for trial in report.trials[1:]] == steps[:-1]
     assert report.final.resumed_from == steps[-1] and report.final.ok
-    assert report.summary() == f"kill test: 10 trials, 0 failures, steps {report.first_step} -> {report.last_step}"
+    out = capsys.readouterr().out
+    assert f"kill test: 10 trials, 0 failures, steps {report.first_step} -> {report.last_step}\n" in out
+    assert "(10 SIGKILL, 0 SIGTERM, 0 SIGINT; " in out
     assert load_checkpoint(workdir / "checkpoints" / "ckpt.pt")["step"] == report.last_step
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
 def test_a_graceful_signal_saves_the_step_reached_and_exits_0(workdir, signal_name):
-    trial = kill_test.run_trial(workdir, signal_name, delay=1.0, index=1,
+    trial = kill_test.run_trial(workdir, signal_name, delay=0.5, index=1,
                                 data_digest_before=kill_test.data_digest(workdir))
     assert trial.ok, failures_of([trial])
     assert trial.returncode == 0
@@ -74,14 +84,6 @@ def test_a_graceful_signal_saves_the_step_reached_and_exits_0(workdir, signal_na
     assert trial.stopped_at is not None and trial.stopped_at > (trial.before or 0)
     assert load_checkpoint(workdir / "checkpoints" / "ckpt.pt")["step"] == trial.stopped_at == trial.after
     assert not trial.new_temporary_files
-
-
-def test_the_summary_line_and_exit_code_of_the_script(workdir, tmp_path, capsys):
-    shutil.copytree(workdir / "data", tmp_path / "data")
-    assert kill_test.main(["--trials", "1", "--workdir", str(tmp_path), "--min_delay", "0.3", "--max_delay",
-                           "0.5"]) == 0
-    out = capsys.readouterr().out
-    assert "kill test: 1 trials, 0 failures, steps 0 -> " in out
 
 
 # -- the checks must be able to fail -------------------------------------------------------------
@@ -121,14 +123,10 @@ def test_the_checks_catch_a_rewound_checkpoint_and_a_wrong_resume(workdir, tmp_p
 # -- temporary files a SIGKILL leaves in the middle of a save --------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gpt/checkpoint.py:58 names the temporary file .ckpt.pt.<pid>.tmp, so "
-                                      "each process killed while saving leaves one full-size file that no later "
-                                      "save removes; they pile up run after run")
-def test_a_later_save_removes_temporary_files_of_killed_processes(cfg, tmp_path):
+def test_a_later_save_replaces_the_temporary_file_of_a_killed_process(cfg, tmp_path):
     folder = Path(cfg.out_dir)
     folder.mkdir(parents=True)
-    dead_pid = 4_194_305  # above Linux's largest pid_max: never a live process
-    stale = folder / f".ckpt.pt.{dead_pid}.tmp"
+    stale = folder / ".ckpt.pt.tmp"  # what a process killed while saving leaves behind
     stale.write_bytes(b"half of a checkpoint")
     events = run_training(cfg.replace(max_steps=10, eval_interval=5))
     assert events[-1].reason == "done"

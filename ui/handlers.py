@@ -175,6 +175,8 @@ class TrainerApp:
 
     def start_training(self, values: dict, vocab_size: int, resume_mode: str, owner: str, language: str) -> str | None:
         """Start the run; return a message if it was refused, None when it started."""
+        if self.job.snapshot().active:
+            return message("busy", language)
         cfg = self.config_from_controls({**values, "vocab_size": vocab_size})
         if problems := cfg.problems():
             return message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems))

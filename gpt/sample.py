@@ -69,7 +69,7 @@ def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int = 0, to
     return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     model: GPT,
     prompt_ids: list[int],

@@ -24,6 +24,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import pytest  # noqa: E402
 
+from gpt.config import PRESETS  # noqa: E402
 from conftest import DATA_FILES, TEST_VOCAB_SIZE  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -104,7 +105,9 @@ def open_page(browser, url: str, locale: str):
     page.goto(url)
     page.wait_for_selector("#train-button")
     # The page's load events fill the summary; wait for it before changing anything.
-    page.wait_for_function("document.querySelector('#config-summary')?.innerText.includes('2,048')")
+    preset = PRESETS["cpu_quick"]
+    tokens_per_step = f"{preset['batch_size'] * preset['block_size']:,}"
+    page.wait_for_function(f"document.querySelector('#config-summary')?.innerText.includes('{tokens_per_step}')")
     return context, page
 
 

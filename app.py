@@ -198,6 +198,11 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         def describe(*args, request: gr.Request = None):
             return app.describe_config(values_of(args[:-1]), args[-1], language=language_of(request))
 
+        def describe_once_measured(*args, request: gr.Request = None):
+            """The summary again once this device's speed is measured (a few seconds after start-up)."""
+            app.calibrate_speed()
+            return describe(*args, request=request)
+
         def measure(*args, request: gr.Request = None):
             return app.measure_step_time(values_of(args[:-1]), args[-1], language=language_of(request))
 
@@ -273,7 +278,9 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
             named(follow, ["owner"]), owner, job_outputs, concurrency_limit=None, api_visibility="private",
             show_progress="hidden")
         demo.load(named(describe, [*CONTROL_FIELDS, "vocab_size"]), describe_inputs, [summary, problems],
-                  api_visibility="private", queue=False)
+                  api_visibility="private", queue=False).then(
+            named(describe_once_measured, [*CONTROL_FIELDS, "vocab_size"]), describe_inputs, [summary, problems],
+            api_visibility="private", show_progress="hidden")
         demo.load(show_data_status, None, [data_status, vocab_size], api_visibility="private", queue=False)
         demo.load(show_checkpoint, None, checkpoint_info, api_visibility="private")
     return demo

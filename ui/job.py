@@ -151,9 +151,11 @@ class TrainingJob:
     def _apply(self, event) -> None:
         state = self._state
         if isinstance(event, Progress):
-            self._update(preparing=event)
-            if event.message and (not state.log or state.log[-1] != event.message):
+            # The log gets each stage's first message (and the result), not every progress tick.
+            if event.message and (state.preparing is None or state.preparing.stage != event.stage
+                                  or event.stage == "done" or (not event.unit and event.done >= event.total)):
                 self._log(event.message)
+            self._update(preparing=event)
         elif isinstance(event, Started):
             self._update(preparing=None, cfg=event.cfg, step=event.step, start_step=event.step,
                          max_steps=event.max_steps, vocab_size=event.vocab_size, parameters=event.parameters,

@@ -40,10 +40,11 @@ INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "ma
                   "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
 
 # The presets of gpt.config, as the Train tab lists them.
-PRESET_LABELS = {"CPU quick (about 3 minutes on 2 cores)": "cpu_quick", "Original recipe (GPU)": "original_recipe"}
+PRESET_LABELS = {"CPU quick (posting-like samples in ~3 min on 2 cores)": "cpu_quick",
+                 "Original recipe (GPU)": "original_recipe"}
 PRESETS = {label: {name: getattr(Config(**PRESETS_BY_NAME[key]), name) for name in CONTROL_FIELDS}
            for label, key in PRESET_LABELS.items()}
-DEFAULT_PRESET = "CPU quick (about 3 minutes on 2 cores)"
+DEFAULT_PRESET = "CPU quick (posting-like samples in ~3 min on 2 cores)"
 CORPUS_CHOICES = ("builtin_ko", "builtin_en", "upload")
 RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")
 FOLLOW_INTERVAL_SECONDS = 1.0

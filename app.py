@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 from gpt.config import Config  # noqa: E402
 from ui.handlers import (CONTROL_FIELDS, CORPUS_CHOICES, DEFAULT_PRESET, PRESETS, RESUME_MODES, Storage,  # noqa: E402
                          TrainerApp, max_upload_bytes)
-from ui.strings import i18n, label, language_of, message  # noqa: E402
+from ui.strings import i18n, label, language_of  # noqa: E402
 
 APP_DIR = Path(__file__).resolve().parent
 TOKEN_COLOURS = {"0": "#dbeafe", "1": "#fde68a", "2": "#bbf7d0", "3": "#fbcfe8"}

@@ -8,9 +8,11 @@ Every test runs in its own temporary folder, so a default relative path such as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -188,3 +190,44 @@ def _repository_untouched():
     yield
     after = snapshot()
     assert after == before, f"the tests changed files in the repository: {set(after) ^ set(before)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The app, launched in this process for gradio_client and browser tests
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def launched_app(root: Path, prepared, adjust=None):
+    """The app on a free port, its storage at `root` holding the small prepared data: yields (trainer, url).
+
+    `adjust(trainer)` may wrap handlers before the server starts. On exit the run is stopped, the
+    server closed, and its port checked to be free again (the server really closed).
+    """
+    import app
+
+    from ui.handlers import Storage
+
+    (root / "data").mkdir()
+    for name in DATA_FILES:
+        shutil.copyfile(prepared[0] / name, root / "data" / name)
+    trainer, demo = app.create_app(Storage(root))
+    if adjust is not None:
+        adjust(trainer)
+    port = free_port()
+    app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=port)
+    try:
+        yield trainer, f"http://127.0.0.1:{port}/"
+    finally:
+        trainer.job.stop(trainer.job.snapshot().owner)
+        trainer.job.wait(30)
+        demo.close()
+        with socket.socket() as probe:
+            # Closed connections may linger in TIME_WAIT; only a listener still there makes this bind fail.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))

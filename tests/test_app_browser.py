@@ -14,8 +14,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import pytest  # noqa: E402
 
 from gpt.config import PRESETS  # noqa: E402
-from conftest import DATA_FILES, TEST_VOCAB_SIZE  # noqa: E402
+from conftest import TEST_VOCAB_SIZE, launched_app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -55,32 +53,11 @@ def missing_browser(reason: str):
     pytest.skip(f"browser test skipped: {reason}")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, prepared):
     """(TrainerApp, url): the app launched in this process with the small prepared data."""
-    import app
-
-    from ui.handlers import Storage
-
-    root = tmp_path_factory.mktemp("browser_app")
-    (root / "data").mkdir()
-    for name in DATA_FILES:
-        shutil.copyfile(prepared[0] / name, root / "data" / name)
-    trainer, demo = app.create_app(Storage(root))
-    port = free_port()
-    app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=port)
-    try:
-        yield trainer, f"http://127.0.0.1:{port}/"
-    finally:
-        trainer.job.stop(trainer.job.snapshot().owner)
-        trainer.job.wait(30)
-        demo.close()
+    with launched_app(tmp_path_factory.mktemp("browser_app"), prepared) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import time
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -18,17 +16,11 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import pytest  # noqa: E402
 
-from conftest import DATA_FILES, TEST_VOCAB_SIZE, make_text  # noqa: E402
+from conftest import DATA_FILES, TEST_VOCAB_SIZE, launched_app, make_text  # noqa: E402
 
 OWNER = "client-a"
 OTHER = "client-b"
 RUNNING = "Training: step "
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def train_args(**changes) -> dict:
@@ -65,25 +57,8 @@ def plot_traces(output) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, prepared):
     """(TrainerApp, url) of the app launched in this process."""
-    import app
-
-    from ui.handlers import Storage
-
-    root = tmp_path_factory.mktemp("client_app")
-    (root / "data").mkdir()
-    for name in DATA_FILES:
-        shutil.copyfile(prepared[0] / name, root / "data" / name)
-    trainer, demo = app.create_app(Storage(root))
-    port = free_port()
-    app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=port)
-    try:
-        yield trainer, f"http://127.0.0.1:{port}/"
-    finally:
-        trainer.job.stop(trainer.job.snapshot().owner)
-        trainer.job.wait(30)
-        demo.close()
-        with socket.socket() as probe:  # the port is free again: the server really closed
-            probe.bind(("127.0.0.1", port))
+    with launched_app(tmp_path_factory.mktemp("client_app"), prepared) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -29,18 +27,12 @@ import pytest  # noqa: E402
 from gpt.checkpoint import load_checkpoint  # noqa: E402
 from ui.strings import message  # noqa: E402
 
-from conftest import DATA_FILES, TEST_VOCAB_SIZE  # noqa: E402
+from conftest import TEST_VOCAB_SIZE, launched_app  # noqa: E402
 
 OWNER = "owner-visitor"
 OTHER = "second-visitor"
 SAMPLERS = 8
 RUNNING = "Training: step "
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
@@ -101,31 +93,19 @@ class Probe:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, prepared):
     """(TrainerApp, url, storage root, probe) of the app launched in this process."""
-    import app
-
-    from ui.handlers import Storage
-
     root = tmp_path_factory.mktemp("shared_app")
-    (root / "data").mkdir()
-    for name in DATA_FILES:
-        shutil.copyfile(prepared[0] / name, root / "data" / name)
-    trainer, demo = app.create_app(Storage(root))
-    # Runs started through /train report every step (log_interval is a Config field, not a control),
-    # so "within one step" can be checked exactly.
-    controls_to_config = trainer.config_from_controls
-    trainer.config_from_controls = lambda values: controls_to_config({**values, "log_interval": 1})
-    probe = Probe(trainer)
-    port = free_port()
-    app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=port)
-    try:
+    probes = []
+
+    def adjust(trainer):
+        # Runs started through /train report every step (log_interval is a Config field, not a control),
+        # so "within one step" can be checked exactly.
+        controls_to_config = trainer.config_from_controls
+        trainer.config_from_controls = lambda values: controls_to_config({**values, "log_interval": 1})
+        probes.append(Probe(trainer))
+
+    with launched_app(root, prepared, adjust) as (trainer, url):
         trainer.calibrate_speed()  # waits for the start-up measurement, so it does not compete with the tests
-        yield trainer, f"http://127.0.0.1:{port}/", root, probe
-    finally:
-        trainer.job.stop(trainer.job.snapshot().owner)
-        trainer.job.wait(30)
-        demo.close()
-        with socket.socket() as probe_socket:  # the port is free again: the server really closed
-            probe_socket.bind(("127.0.0.1", port))
+        yield trainer, url, root, probes[0]
 
 
 def new_client(url: str):

@@ -22,7 +22,7 @@ from gpt.checkpoint import CHECKPOINT_NAME, CheckpointError
 from gpt.config import PRESETS as PRESETS_BY_NAME
 from gpt.config import Config
 from gpt.data import DataError, prepare_builtin, prepare_files, read_meta
-from gpt.device import pick_device, pick_dtype
+from gpt.device import pick_device
 from gpt.model import count_parameters, estimate_training_memory, training_flops_per_token
 from gpt.sample import LoadedModel, load_model, token_bytes_table
 from gpt.tokenizer import TokenizerError, load_tokenizer

@@ -15,6 +15,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -231,3 +232,23 @@ def launched_app(root: Path, prepared, adjust=None):
             # Closed connections may linger in TIME_WAIT; only a listener still there makes this bind fail.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
+
+
+RUNNING = "Training: step "
+
+
+def step_of(status: str) -> int | None:
+    """The step in "Training: step 1,230 of 20,000." (None for other statuses)."""
+    if not status.startswith(RUNNING):
+        return None
+    return int(status[len(RUNNING):].split(" of ")[0].replace(",", ""))
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition", interval: float = 0.01):
+    """Poll until condition() is truthy and return its value; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout} s")

@@ -16,11 +16,10 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import pytest  # noqa: E402
 
-from conftest import DATA_FILES, TEST_VOCAB_SIZE, launched_app, make_text  # noqa: E402
+from conftest import DATA_FILES, TEST_VOCAB_SIZE, launched_app, make_text, step_of, wait_for  # noqa: E402
 
 OWNER = "client-a"
 OTHER = "client-b"
-RUNNING = "Training: step "
 
 
 def train_args(**changes) -> dict:
@@ -30,22 +29,6 @@ def train_args(**changes) -> dict:
                   resume_mode="ask", owner=OWNER)
     values.update(changes)
     return values
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
-def step_of(status: str) -> int | None:
-    """The step in "Training: step 1,230 of 20,000." (None for other statuses)."""
-    if not status.startswith(RUNNING):
-        return None
-    return int(status[len(RUNNING):].split(" of ")[0].replace(",", ""))
 
 
 def plot_traces(output) -> dict:

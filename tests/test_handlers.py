@@ -22,7 +22,7 @@ from gpt.model import count_parameters  # noqa: E402
 from ui.handlers import CONTROL_FIELDS, Storage, TrainerApp, _human_count  # noqa: E402
 from ui.strings import message  # noqa: E402
 
-from conftest import DATA_FILES, TEST_VOCAB_SIZE, make_text  # noqa: E402
+from conftest import DATA_FILES, TEST_VOCAB_SIZE, make_text, wait_for  # noqa: E402
 
 OWNER = "owner-token"
 OTHER = "someone-else"
@@ -36,15 +36,6 @@ def controls(**changes) -> dict:
     assert set(values) == set(CONTROL_FIELDS)
     values.update(changes)
     return values
-
-
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def run_to_end(app: TrainerApp, values: dict, resume_mode: str = "ask", owner: str = OWNER, language: str = "en"):
@@ -209,7 +200,7 @@ def test_stop_by_a_non_owner_is_refused_and_the_owner_stops_within_a_step_or_two
     refusal = app.start_training(controls(max_steps=20000.0, eval_interval=20000.0, log_interval=1),
                                  TEST_VOCAB_SIZE, "ask", OWNER, "en")
     assert refusal is None
-    wait_until(lambda: app.job.snapshot().step >= 3)
+    wait_for(lambda: app.job.snapshot().step >= 3)
 
     assert app.stop_training(OTHER, "en") == message("not_owner", "en")
     assert app.stop_training(OTHER, "ko") == message("not_owner", "ko")
@@ -472,7 +463,7 @@ def test_korean_messages_while_running(app):
     assert app.stop_training(OWNER, "ko") == "진행 중인 학습이 없습니다."
     assert app.start_training(controls(max_steps=20000.0, eval_interval=20000.0), TEST_VOCAB_SIZE, "ask",
                               OWNER, "ko") is None
-    wait_until(lambda: app.job.snapshot().step > 0)
+    wait_for(lambda: app.job.snapshot().step > 0)
     status, progress, figure, *_ = app.job_view(app.job.snapshot(), OWNER, "ko")
     assert status.startswith("학습 중: 20,000 스텝 중")
     assert progress and "초당" in progress and "남은 시간" in progress

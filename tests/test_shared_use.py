@@ -27,21 +27,11 @@ import pytest  # noqa: E402
 from gpt.checkpoint import load_checkpoint  # noqa: E402
 from ui.strings import message  # noqa: E402
 
-from conftest import TEST_VOCAB_SIZE, launched_app  # noqa: E402
+from conftest import TEST_VOCAB_SIZE, launched_app, step_of, wait_for  # noqa: E402
 
 OWNER = "owner-visitor"
 OTHER = "second-visitor"
 SAMPLERS = 8
-RUNNING = "Training: step "
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def train_args(**changes) -> dict:
@@ -52,12 +42,6 @@ def train_args(**changes) -> dict:
                   resume_mode="ask", owner=OWNER)
     values.update(changes)
     return values
-
-
-def step_of(status: str) -> int | None:
-    if not status.startswith(RUNNING):
-        return None
-    return int(status[len(RUNNING):].split(" of ")[0].replace(",", ""))
 
 
 class Probe:

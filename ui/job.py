@@ -79,10 +79,6 @@ class TrainingJob:
             return replace(state, train_losses=list(state.train_losses), evaluations=list(state.evaluations),
                            samples=list(state.samples), log=list(state.log), advice=list(state.advice))
 
-    @property
-    def version(self) -> int:
-        return self._state.version
-
     def start(self, cfg: Config, owner: str, fresh: bool = False, keep_checkpoint_architecture: bool = False) -> None:
         """Start training in the background; JobBusy if something else runs."""
         with self._lock:

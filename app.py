@@ -135,6 +135,8 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
                                                                 elem_id="temperature")
                             controls["top_k"] = gr.Slider(0, 1000, value=preset_values["top_k"], step=1, precision=0,
                                                           label=label("top_k"), info=label("top_k_info"), elem_id="top_k")
+                controls["run_name"] = gr.Textbox(value="", max_lines=1, label=label("run_name"),
+                                                  info=label("run_name_info"), elem_id="run_name")
                 with gr.Row():
                     train_button = gr.Button(label("train"), variant="primary", elem_id="train-button")
                     stop_button = gr.Button(label("stop"), variant="stop", interactive=False, elem_id="stop-button")
@@ -164,6 +166,10 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
                                              show_inline_category=False, elem_id="token-preview")
 
             with gr.Tab(label("tab_sample"), id="sample"):
+                # Any typed name is checked on the server (the API can send anything anyway).
+                run_picker = gr.Dropdown([(name or label("default_run"), name) for name in app.storage.runs()],
+                                         value="", allow_custom_value=True, label=label("sample_run"),
+                                         info=label("sample_run_info"), elem_id="sample-run")
                 checkpoint_info = gr.Markdown(elem_id="checkpoint-info")
                 with gr.Row():
                     refresh_button = gr.Button(label("refresh"), size="sm", elem_id="refresh-button")
@@ -190,7 +196,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
 
         control_list = [controls[name] for name in CONTROL_FIELDS]
         job_outputs = [status, progress, plot, latest_sample, log, train_button, stop_button, resume_button,
-                       fresh_button, *control_list, preset, vocab_size]
+                       fresh_button, *control_list, preset, vocab_size, run_picker]
 
         def values_of(args) -> dict:
             return dict(zip(CONTROL_FIELDS, args))
@@ -208,7 +214,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
 
         def apply_preset(name):
             chosen = PRESETS.get(name, PRESETS[DEFAULT_PRESET])
-            return [gr.update(value=chosen[field]) for field in CONTROL_FIELDS]
+            return [gr.update(value=chosen[field]) if field in chosen else gr.skip() for field in CONTROL_FIELDS]
 
         def remember_owner(token):
             return token or uuid.uuid4().hex
@@ -233,11 +239,15 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         def prepare(corpus_choice, files, vocab, token, request: gr.Request = None, progress=gr.Progress()):
             return app.prepare_data(corpus_choice, files, vocab, token or "", language_of(request), progress)
 
-        def sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, request: gr.Request = None):
-            yield from app.sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, language_of(request))
+        def sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, run_name, request: gr.Request = None):
+            yield from app.sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, language_of(request),
+                                  run_name)
 
-        def show_checkpoint(request: gr.Request = None):
-            return app.checkpoint_info(language_of(request))
+        def refresh_sample_tab(run_name, request: gr.Request = None):
+            return app.sample_tab_view(run_name, language_of(request))
+
+        def show_run(run_name, request: gr.Request = None):
+            return app.run_view(run_name, language_of(request))
 
         def show_data_status(request: gr.Request = None):
             """The prepared data, and its vocabulary on the slider."""
@@ -262,16 +272,14 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         stop_button.click(named(stop, ["owner"]), owner, status, api_name="stop", concurrency_limit=None)
         prepare_button.click(named(prepare, ["corpus", "files", "vocab_size", "owner"], with_progress=True),
                              [corpus, uploads, vocab_size, owner], [data_status, preview], api_name="prepare_data")
-        def refresh_checkpoint(request: gr.Request = None):
-            """The checkpoint's description, and the file for the download button (copied only on request)."""
-            path = app.storage.checkpoint
-            return (app.checkpoint_info(language_of(request)),
-                    gr.update(value=str(path) if path.is_file() else None, visible=path.is_file()))
-
-        refresh_button.click(refresh_checkpoint, None, [checkpoint_info, download_button], api_visibility="private")
+        # An uploaded file is what the visitor wants to train on: Prepare must not make the built-in corpus instead.
+        uploads.upload(lambda: "upload", None, corpus, api_visibility="private", queue=False)
+        sample_tab_outputs = [run_picker, checkpoint_info, download_button]
+        refresh_button.click(refresh_sample_tab, run_picker, sample_tab_outputs, api_visibility="private")
+        run_picker.change(show_run, run_picker, [checkpoint_info, download_button], api_visibility="private")
         generate_button.click(
-            named(sample, ["prompt", "temperature", "top_k", "top_p", "max_new_tokens", "seed"]),
-            [prompt, sample_temperature, sample_top_k, sample_top_p, sample_max_new_tokens, sample_seed],
+            named(sample, ["prompt", "temperature", "top_k", "top_p", "max_new_tokens", "seed", "run_name"]),
+            [prompt, sample_temperature, sample_top_k, sample_top_p, sample_max_new_tokens, sample_seed, run_picker],
             [output, sample_note], api_name="sample", concurrency_limit=8)
 
         demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
@@ -282,7 +290,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
             named(describe_once_measured, [*CONTROL_FIELDS, "vocab_size"]), describe_inputs, [summary, problems],
             api_visibility="private", show_progress="hidden")
         demo.load(show_data_status, None, [data_status, vocab_size], api_visibility="private", queue=False)
-        demo.load(show_checkpoint, None, checkpoint_info, api_visibility="private")
+        demo.load(refresh_sample_tab, run_picker, sample_tab_outputs, api_visibility="private")
     return demo
 
 

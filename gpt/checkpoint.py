@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ARCHITECTURE_FIELDS, Config
+from .config import ARCHITECTURE_FIELDS, Config, run_name_problem
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "ckpt.pt"
@@ -53,6 +53,19 @@ class TokenizerMismatch(CheckpointError):
 
 def checkpoint_path(out_dir: str | os.PathLike, name: str = CHECKPOINT_NAME) -> Path:
     return Path(out_dir) / name
+
+
+def list_runs(out_dir: str | os.PathLike) -> list[str]:
+    """The runs with a checkpoint in out_dir: "" (the default run, out_dir/ckpt.pt) first, then named runs by name.
+
+    A folder whose name is not a valid run name (or that leads outside out_dir) is not a run.
+    """
+    folder = Path(out_dir)
+    runs = [""] if (folder / CHECKPOINT_NAME).is_file() else []
+    if folder.is_dir():
+        runs += sorted(entry.name for entry in folder.iterdir()
+                       if run_name_problem(entry.name, str(folder)) is None and (entry / CHECKPOINT_NAME).is_file())
+    return runs
 
 
 def save_checkpoint(path: str | os.PathLike, **contents) -> Path:
@@ -97,7 +110,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                                   f"and plain data; such a file could run code") from None
         if "Unsupported global" in text:
             # weights_only refuses anything but tensors and plain data: this file wants to run code.
-            reason = next((line for line in text.splitlines() if "Unsupported" in line), "")[:200]
+            # Without torch's next sentence, which says how to allowlist the global: not advice for this file.
+            reason = next((line for line in text.splitlines() if "Unsupported" in line), "").split(" Please use")[0][:200]
             raise CheckpointError(f"refused to load {path}: it contains objects other than tensors and plain "
                                   f"data, which could run code ({reason.strip()})") from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {text.splitlines()[0][:200]})") from None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 # A uint16 token file cannot hold ids above this.
 MAX_VOCAB_SIZE = 65535
@@ -24,6 +26,10 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 LR_SCHEDULES = ("constant", "cosine")
 COMPILE_MODES = ("auto", "on", "off")
 BUILTIN_CORPORA = ("ko", "en")
+RUN_NAME_MAX_LENGTH = 64
+# Names Windows keeps for devices, with or without an extension: a folder cannot be called so there.
+WINDOWS_DEVICE_NAMES = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)),
+                        *(f"lpt{n}" for n in range(1, 10))}
 
 
 @dataclass
@@ -33,6 +39,7 @@ class Config:
     val_bin: str = "data/val.bin"
     tok_path: str = "data/tokenizer.json"
     out_dir: str = "checkpoints"
+    run_name: str = ""  # empty: the default run, checkpoints directly in out_dir; else out_dir/run_name
     # Model shape.
     block_size: int = 256
     n_layer: int = 6
@@ -116,6 +123,8 @@ class Config:
         need(self.dtype in DTYPES, "dtype", f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         for name in ("train_bin", "val_bin", "tok_path", "out_dir"):
             need(bool(str(getattr(self, name)).strip()), name, f"{name} cannot be empty")
+        if (problem := run_name_problem(self.run_name, self.out_dir)) is not None:
+            found.append(("run_name", problem))
         if self.block_size > 0:
             # A batch needs block_size + 1 consecutive tokens (inputs plus the shifted targets).
             if val_tokens is not None:
@@ -133,6 +142,11 @@ class Config:
         found = self.problems(train_tokens, val_tokens)
         if found:
             raise ConfigError(found)
+
+    @property
+    def run_dir(self) -> Path:
+        """The folder of this run's checkpoints (out_dir itself for the default run); ConfigError for a bad name."""
+        return run_folder(self.out_dir, self.run_name)
 
     def architecture(self) -> dict:
         return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
@@ -166,6 +180,53 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
         super().__init__("; ".join(message for _, message in problems))
+
+
+def run_name_problem(name: object, out_dir: str = "checkpoints") -> str | None:
+    """What is wrong with a run name, saying what a run name may be; None when it is fine ("" is the default run).
+
+    A run name becomes one folder inside out_dir, so it must never be a path: no separators,
+    no "..", no drive or absolute form, nothing a file system treats specially.
+    """
+    if name == "":
+        return None
+    if not isinstance(name, str):
+        return f"run name must be text, got {name!r}"
+    folder = Path(out_dir).name or out_dir
+    shown = f"'{name}'" if name.isprintable() else repr(name)
+    rule = (f"a run name may only use letters, digits, '-', '_', '.' and spaces, cannot start with '.' or a space, "
+            f"and has at most {RUN_NAME_MAX_LENGTH} characters (it names a folder inside {folder}/)")
+    not_allowed = sorted({c for c in name if not (c in "-_. " or unicodedata.category(c)[0] in "LM"
+                                                 or unicodedata.category(c) == "Nd")})
+    if len(name) > RUN_NAME_MAX_LENGTH:
+        wrong = f"is {len(name)} characters long"
+        shown = f"'{name[:20]}…'" if name[:20].isprintable() else repr(name[:20]) + "…"
+    elif not_allowed:
+        wrong = "contains " + ", ".join(f"'{c}'" if c.isprintable() else repr(c) for c in not_allowed[:5])
+    elif ".." in name:
+        wrong = "contains '..'"
+    elif name[0] in ". ":
+        wrong = "starts with '.'" if name[0] == "." else "starts with a space"
+    elif name[-1] in ". ":
+        wrong = "ends with '.'" if name[-1] == "." else "ends with a space"
+    elif name.lower().endswith(".pt"):
+        wrong = "ends with '.pt', like the default run's checkpoint files"
+    elif name.split(".")[0].lower() in WINDOWS_DEVICE_NAMES:
+        wrong = "is a device name on Windows"
+    else:
+        # Defence in depth: whatever the rules above missed, the folder must stay inside out_dir.
+        base = Path(out_dir).resolve()
+        if (base / name).resolve().is_relative_to(base):
+            return None
+        wrong = f"leads outside {out_dir}"
+    return f"run name {shown} {wrong}: {rule}"
+
+
+def run_folder(out_dir: str, run_name: str = "") -> Path:
+    """out_dir for the default run (""), else out_dir/run_name; ConfigError for a name that is not a run name."""
+    if problem := run_name_problem(run_name, out_dir):
+        raise ConfigError([("run_name", problem)])
+    return Path(out_dir) / run_name if run_name else Path(out_dir)
 
 
 def config_fields() -> list[dataclasses.Field]:

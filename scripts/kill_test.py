@@ -102,6 +102,13 @@ def data_digest(workdir: Path) -> dict[str, str]:
     return {name: hashlib.sha256((workdir / "data" / name).read_bytes()).hexdigest() for name in DATA_FILES}
 
 
+def run_folder(workdir: Path) -> Path:
+    """Where train_gpt.py, started in workdir with the default run, writes its checkpoints."""
+    from gpt.config import Config
+
+    return workdir / Config().run_dir
+
+
 def checkpoint_step(path: Path) -> int | None:
     """The step of a checkpoint loaded as training and sampling load it (weights_only); None if there is none.
 
@@ -115,7 +122,7 @@ def checkpoint_step(path: Path) -> int | None:
 
 
 def temporary_files(workdir: Path) -> list[Path]:
-    return sorted(path for folder in (workdir / "checkpoints", workdir / "data") if folder.is_dir()
+    return sorted(path for folder in (run_folder(workdir), workdir / "data") if folder.is_dir()
                   for path in folder.iterdir() if path.name.endswith(".tmp"))
 
 
@@ -157,7 +164,7 @@ def run_trial(workdir: str | os.PathLike, signal_name: str = "SIGKILL", delay: f
     from gpt.checkpoint import CheckpointError
 
     workdir = Path(workdir)
-    checkpoint = workdir / "checkpoints" / "ckpt.pt"
+    checkpoint = run_folder(workdir) / "ckpt.pt"
     trial = Trial(index, signal_name, delay)
     started_at = time.monotonic()
     try:
@@ -225,8 +232,8 @@ def check_trial(trial: Trial, workdir: Path, temporary_before: set = frozenset()
     from gpt.checkpoint import CheckpointError
 
     workdir = Path(workdir)
-    checkpoint = workdir / "checkpoints" / "ckpt.pt"
-    best = workdir / "checkpoints" / "best.pt"
+    checkpoint = run_folder(workdir) / "ckpt.pt"
+    best = run_folder(workdir) / "best.pt"
     problems = trial.problems
     if trial.problems and not trial.stdout:
         problems.append(f"stderr: {trial.stderr.strip()[-500:]}")
@@ -341,7 +348,7 @@ def run_trials(workdir: str | os.PathLike, trials: int = 100, seed: int = 0, min
     """The whole test: prepare, run the trials, then one last start that must resume the final checkpoint."""
     workdir = prepare_workdir(workdir, data_from)
     digest = data_digest(workdir)
-    checkpoint = workdir / "checkpoints" / "ckpt.pt"
+    checkpoint = run_folder(workdir) / "ckpt.pt"
     began = time.monotonic()
     first_step = checkpoint_step(checkpoint) or 0
     done = []

@@ -3,7 +3,8 @@
 Two browser contexts, English (en-US) and Korean (ko-KR), each a separate visitor with its own
 owner token. English: set small sliders, Train, watch the loss plot draw, Stop, sample. Korean:
 ask for another n_layer, get the architecture choice, resume with the checkpoint's architecture,
-watch, Stop, sample. Screenshots of every stage go to tests/screenshots/ (gitignored).
+watch, Stop, sample. Then a bad run name typed into the Train tab is refused, and a named run
+appears in the Sample tab's run picker. Screenshots of every stage go to tests/screenshots/ (gitignored).
 
 Needs /usr/bin/chromium and the playwright package (never `playwright install`); without them
 the tests are skipped, except on CI (CI=true), where that is a failure.
@@ -23,6 +24,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import pytest  # noqa: E402
 
 from gpt.config import PRESETS  # noqa: E402
+from ui.handlers import DEFAULT_PRESET  # noqa: E402
+from ui.handlers import PRESETS as CONTROL_PRESETS  # noqa: E402
 from conftest import TEST_VOCAB_SIZE, launched_app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -275,3 +278,34 @@ def test_plot_heading_is_translated(server, browser):
             assert "[object Object]" not in page.inner_text("body")
         finally:
             context.close()
+
+
+def test_a_run_name_is_checked_as_typed_and_named_runs_are_offered_for_sampling(server, browser):
+    trainer, url = server
+    context, page = open_page(browser, url, "en-US")
+    try:
+        box = page.locator("#run_name textarea, #run_name input").first
+        box.fill("../x")
+        page.wait_for_function(
+            "document.querySelector('#config-problems').innerText.includes(\"run name '../x' contains '/'\")")
+        page.click("#train-button")
+        page.wait_for_function("document.querySelector('#train-status').innerText.includes('Fix these first')")
+        assert not trainer.job.snapshot().active
+        assert not (trainer.storage.root / "x").exists()
+        box.fill("실험-1")
+        page.wait_for_function("!document.querySelector('#config-problems').innerText.includes('run name')")
+
+        # A named run trained meanwhile (by another visitor, say) is offered once the Sample tab refreshes.
+        values = {**CONTROL_PRESETS[DEFAULT_PRESET], **SETTINGS, "max_steps": 10, "eval_interval": 10,
+                  "run_name": "실험-1"}
+        assert trainer.start_training(values, TEST_VOCAB_SIZE, "ask", "someone", "en") is None
+        assert trainer.job.wait(60) and trainer.job.snapshot().finish_reason == "done"
+        page.get_by_role("tab", name=TEXTS["en-US"]["sample_tab"]).click()
+        page.click("#refresh-button")
+        page.locator("#sample-run input").click()
+        page.get_by_role("option", name="실험-1").click()
+        page.wait_for_function("document.querySelector('#checkpoint-info').innerText.includes('실험-1')")
+        assert "step 10 " in page.inner_text("#checkpoint-info").replace("\n", " ")
+        shoot(page, "en-US", "5-named-run")
+    finally:
+        context.close()

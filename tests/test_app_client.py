@@ -25,7 +25,7 @@ OTHER = "client-b"
 def train_args(**changes) -> dict:
     values = dict(block_size=32, n_layer=1, n_head=2, n_embd=32, dropout=0.0, batch_size=4, lr=1e-3, max_steps=200,
                   grad_clip=1.0, lr_schedule="constant", eval_interval=100, eval_iters=2, sample_every_eval=True,
-                  sample_max_new_tokens=12, temperature=0.9, top_k=50, vocab_size=TEST_VOCAB_SIZE,
+                  sample_max_new_tokens=12, temperature=0.9, top_k=50, run_name="", vocab_size=TEST_VOCAB_SIZE,
                   resume_mode="ask", owner=OWNER)
     values.update(changes)
     return values
@@ -87,7 +87,8 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert job.status().success
     assert len(outputs) >= 2, [o[0] for o in outputs]
     for output in outputs:
-        assert len(output) == 23  # status, progress, plot, sample, log, 16 controls, preset, vocab_size
+        # status, progress, plot, sample, log, 17 controls (run_name last), preset, vocab_size, run picker
+        assert len(output) == 25
 
     statuses = [output[0] for output in outputs]
     running_steps = [step for step in map(step_of, statuses) if step is not None]
@@ -105,10 +106,12 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert "reached max_steps (200)" in outputs[-1][4]
 
     # While the run is active the controls are locked and show the running config; then unlocked.
-    first_locks = outputs[0][5:]
+    first_locks = outputs[0][5:-1]
     assert all(lock.get("interactive") is False for lock in first_locks)
     assert [lock.get("value") for lock in first_locks[:4]] == [32, 1, 2, 32]
-    assert all(lock.get("interactive") is True for lock in outputs[-1][5:])
+    assert all(lock.get("interactive") is True for lock in outputs[-1][5:-1])
+    # The Sample tab's run picker learns of the run's first checkpoint while it trains.
+    assert {"__type__": "update", "choices": [["(default)", ""]]} in [output[-1] for output in outputs]
     assert idle.job.snapshot().step == 200
 
 
@@ -199,6 +202,35 @@ def test_two_clients_one_trains_the_other_is_refused_and_can_sample(client, othe
     assert client.predict(owner=OWNER, api_name="/stop").startswith("Stopping after the current step")
     wait_for(training.done, 15, "the first client's stream ending")
     assert training.outputs()[-1][0].startswith("Stopped at step ")
+
+
+def test_a_named_run_through_the_api_and_crafted_run_names_are_refused(client, idle):
+    from gpt.config import run_name_problem
+
+    ensure_checkpoint(idle)
+    default_run = idle.storage.checkpoint.read_bytes()
+    named_file = idle.storage.root / "checkpoints" / "실험-1" / "ckpt.pt"
+    outputs = list(client.submit(**train_args(run_name="실험-1", max_steps=20, eval_interval=10,
+                                              sample_every_eval=False), api_name="/train"))
+    assert outputs[-1][0] == f"reached max_steps (20). Checkpoint: `{named_file}`", outputs[-1][0]
+    assert ["실험-1", "실험-1"] in [choice for output in outputs if isinstance(output[-1], dict)
+                                    for choice in output[-1].get("choices", [])]
+    assert idle.storage.checkpoint.read_bytes() == default_run
+
+    # /sample takes the run; without it (the calls above) it samples the default run.
+    text, note = client.predict("채용", 0.9, 50, 1.0, 20, 1, "실험-1", api_name="/sample")
+    assert text.startswith("채용") and len(text) > len("채용") and note == ""
+    assert idle._loaded[0] == str(named_file)  # the model the server loaded for it
+    client.predict("채용", 0.9, 50, 1.0, 20, 1, api_name="/sample")
+    assert idle._loaded[0] == str(idle.storage.checkpoint)
+
+    # Crafted run names get the message, and nothing outside checkpoints/ is read.
+    for crafted in ("../..", "/etc", "..\\ckpt", "a/../../b"):
+        text, note = client.predict("hi", 0.9, 50, 1.0, 10, 1, crafted, api_name="/sample")
+        assert (text, note) == ("", f"**Fix this first:** {run_name_problem(crafted)}"), note
+        assert idle._loaded[0] == str(idle.storage.checkpoint)
+    refused = list(client.submit(**train_args(run_name="../..", max_steps=20, eval_interval=10), api_name="/train"))
+    assert refused[-1][0].startswith("**Fix these first:**\n- run name '../..' contains '/'"), refused[-1][0]
 
 
 def test_prepare_data_through_the_api_then_the_old_checkpoint_does_not_fit(client, idle, tmp_path):

@@ -12,7 +12,8 @@ import torch
 
 from gpt.checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, REQUIRED_KEYS, ArchitectureMismatch, CheckpointError,
                             TokenizerMismatch, architecture_differences, archive_checkpoint, check_tokenizer,
-                            checkpoint_config, checkpoint_path, load_checkpoint, model_state, save_checkpoint)
+                            checkpoint_config, checkpoint_path, list_runs, load_checkpoint, model_state,
+                            save_checkpoint)
 from gpt.config import Config
 from gpt.model import GPT
 from gpt.sample import load_model
@@ -92,6 +93,19 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
 def test_checkpoint_path():
     assert checkpoint_path("out") == checkpoint_path("out", "ckpt.pt")
     assert checkpoint_path("out").name == CHECKPOINT_NAME and checkpoint_path("out").parent.name == "out"
+
+
+def test_list_runs_finds_the_runs_with_a_checkpoint(tmp_path):
+    out = tmp_path / "checkpoints"
+    assert list_runs(out) == []  # no folder yet
+    for folder in ("b run", "a", "실험-1", "empty", ".hidden", "ckpt-20240101-000000.pt"):
+        (out / folder).mkdir(parents=True)
+    for run in ("b run", "a", "실험-1", ".hidden"):
+        (out / run / CHECKPOINT_NAME).write_bytes(b"x")
+    (out / "ckpt-20240101-000000.pt" / CHECKPOINT_NAME).write_bytes(b"x")  # not a run name: not listed
+    assert list_runs(out) == ["a", "b run", "실험-1"]
+    (out / CHECKPOINT_NAME).write_bytes(b"x")
+    assert list_runs(out) == ["", "a", "b run", "실험-1"]  # the default run first
 
 
 # ---------------------------------------------------------------------------------------------

@@ -138,6 +138,24 @@ def test_train_resumes_with_more_steps(trained_by_cli, tmp_path):
     assert not re.search(r"^step 10 train_loss=", result.stdout, re.MULTILINE)
 
 
+def test_a_named_run_trains_and_samples_in_its_own_folder(trained_by_cli, tmp_path):
+    folder, first = trained_by_cli
+    assert first.returncode == 0
+    shutil.copytree(folder, tmp_path / "run")
+    default_run = (tmp_path / "run" / "checkpoints" / "ckpt.pt").read_bytes()
+    result = run_script("train_gpt.py", *TINY_RUN, "--run_name", "실험-1", "--sample_every_eval", "false",
+                        cwd=tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "resuming" not in result.stdout  # the default run's checkpoint is not this run's
+    assert "reached max_steps (20); checkpoint: checkpoints/실험-1/ckpt.pt" in result.stdout
+    assert (tmp_path / "run" / "checkpoints" / "ckpt.pt").read_bytes() == default_run
+
+    sampled = run_script("sample.py", "--run_name", "실험-1", "--prompt", "채용", "--max_new_tokens", "10",
+                         "--seed", "1", "--device", "cpu", cwd=tmp_path / "run")
+    assert sampled.returncode == 0, sampled.stderr
+    assert "# step 20 of checkpoints/실험-1/ckpt.pt" in sampled.stderr and sampled.stdout.startswith("채용")
+
+
 def test_train_refuses_bad_flags_with_one_line(tmp_path):
     result = run_script("train_gpt.py", *TINY_RUN, "--n_embd", "100", "--n_head", "3", cwd=tmp_path)
     assert_one_line_error(result, "n_embd (100) must be divisible by n_head (3)")
@@ -237,8 +255,9 @@ def test_flags_are_parsed_to_the_field_types():
     parser = argparse.ArgumentParser()
     add_config_flags(parser)
     cfg = config_from_args(parser.parse_args(["--n_layer", "3", "--lr", "1e-3", "--out_dir", "runs/x",
-                                              "--sample_every_eval", "false", "--compile", "off"]))
-    assert cfg.n_layer == 3 and cfg.lr == 1e-3 and cfg.out_dir == "runs/x"
+                                              "--sample_every_eval", "false", "--compile", "off",
+                                              "--run_name", "실험 1"]))
+    assert cfg.n_layer == 3 and cfg.lr == 1e-3 and cfg.out_dir == "runs/x" and cfg.run_name == "실험 1"
     assert cfg.sample_every_eval is False and cfg.compile == "off"
 
 

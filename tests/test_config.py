@@ -7,7 +7,10 @@ import math
 
 import pytest
 
-from gpt.config import ARCHITECTURE_FIELDS, MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, Config, ConfigError, config_fields
+from pathlib import Path
+
+from gpt.config import (ARCHITECTURE_FIELDS, MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, Config, ConfigError, config_fields,
+                        run_name_problem)
 
 ORIGINAL_RECIPE = dict(
     block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.1, batch_size=16, lr=3e-4, max_steps=20000,
@@ -79,6 +82,20 @@ BAD_VALUES = [
     (dict(val_bin="  "), "val_bin", "val_bin cannot be empty"),
     (dict(tok_path=""), "tok_path", "tok_path cannot be empty"),
     (dict(out_dir=""), "out_dir", "out_dir cannot be empty"),
+    (dict(run_name="../etc"), "run_name", "run name '../etc' contains '/': a run name may only use letters, digits, "
+                                          "'-', '_', '.' and spaces, cannot start with '.' or a space"),
+    (dict(run_name="/abs/path"), "run_name", "run name '/abs/path' contains '/'"),
+    (dict(run_name="..\\x"), "run_name", "run name '..\\x' contains '\\'"),
+    (dict(run_name="C:x"), "run_name", "contains ':'"),
+    (dict(run_name="a\x00b"), "run_name", "contains '\\x00'"),
+    (dict(run_name=".."), "run_name", "run name '..' contains '..'"),
+    (dict(run_name=".hidden"), "run_name", "starts with '.'"),
+    (dict(run_name=" x"), "run_name", "starts with a space"),
+    (dict(run_name="x "), "run_name", "ends with a space"),
+    (dict(run_name="ckpt.pt"), "run_name", "ends with '.pt', like the default run's checkpoint files"),
+    (dict(run_name="nul"), "run_name", "is a device name on Windows"),
+    (dict(run_name="x" * 65), "run_name", "is 65 characters long: a run name may only use"),
+    (dict(run_name=3), "run_name", "run name must be text, got 3"),
 ]
 
 
@@ -99,8 +116,35 @@ def test_every_message_in_problems_is_covered_by_the_table():
     checked = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "grad_accum_steps", "max_steps", "eval_interval", "eval_iters",
                "log_interval", "sample_max_new_tokens", "warmup_steps", "dropout", "lr", "min_lr", "grad_clip",
                "weight_decay", "temperature", "top_k", "vocab_size", "val_fraction", "lr_schedule", "builtin_corpus",
-               "device", "dtype", "train_bin", "val_bin", "tok_path", "out_dir"}
+               "device", "dtype", "train_bin", "val_bin", "tok_path", "out_dir", "run_name"}
     assert checked <= covered
+
+
+@pytest.mark.parametrize("name", ["실험-1", "run 1", "v1.2_b-c", "x" * 64, "प्रयोग", "-x"])
+def test_run_names_of_letters_digits_and_inner_punctuation_are_fine(name):
+    assert Config(run_name=name).problems() == []
+    assert Config(run_name=name, out_dir="runs/out").run_dir == Path("runs/out") / name
+
+
+def test_the_default_run_keeps_its_checkpoints_directly_in_out_dir():
+    assert Config().run_name == "" and Config().run_dir == Path("checkpoints")
+    assert Config(out_dir="/tmp/somewhere").run_dir == Path("/tmp/somewhere")
+
+
+def test_a_bad_run_name_never_becomes_a_folder():
+    with pytest.raises(ConfigError) as raised:
+        Config(run_name="../../etc").run_dir
+    assert raised.value.problems[0][0] == "run_name" and "names a folder inside checkpoints/" in str(raised.value)
+
+
+def test_a_run_folder_that_leads_outside_out_dir_is_refused(tmp_path):
+    """Defence in depth: even a valid name is refused when its folder resolves outside out_dir (a symlink)."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "checkpoints" / "linked").symlink_to(tmp_path / "elsewhere")
+    problem = run_name_problem("linked", str(tmp_path / "checkpoints"))
+    assert problem is not None and "leads outside" in problem
+    assert run_name_problem("inside", str(tmp_path / "checkpoints")) is None
 
 
 def test_several_problems_are_all_reported():

@@ -18,6 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import pytest  # noqa: E402
 
 from gpt.checkpoint import load_checkpoint  # noqa: E402
+from gpt.config import ConfigError  # noqa: E402
 from gpt.model import count_parameters  # noqa: E402
 from ui.handlers import CONTROL_FIELDS, Storage, TrainerApp, _human_count  # noqa: E402
 from ui.strings import message  # noqa: E402
@@ -32,7 +33,7 @@ def controls(**changes) -> dict:
     """Values as the Train tab sends them: sliders send floats."""
     values = dict(block_size=32.0, n_layer=1.0, n_head=2.0, n_embd=32.0, dropout=0.0, batch_size=4.0, lr=1e-3,
                   max_steps=20.0, grad_clip=1.0, lr_schedule="constant", eval_interval=10.0, eval_iters=2.0,
-                  sample_every_eval=False, sample_max_new_tokens=8.0, temperature=0.9, top_k=50.0)
+                  sample_every_eval=False, sample_max_new_tokens=8.0, temperature=0.9, top_k=50.0, run_name="")
     assert set(values) == set(CONTROL_FIELDS)
     values.update(changes)
     return values
@@ -187,9 +188,10 @@ def test_follow_yields_the_finished_view_once_and_returns(app):
 
     views = asyncio.run(collect())
     assert len(views) == 1
-    assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 2  # job_outputs of app.py
+    assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 3  # job_outputs of app.py
     assert "reached max_steps (10)" in views[0][0]
-    assert all(update_of(lock)["interactive"] is True for lock in views[0][9:])
+    assert all(update_of(lock)["interactive"] is True for lock in views[0][9:-1])
+    assert update_of(views[0][-1])["choices"] == [("(default)", "")]  # the Sample tab's run picker
 
     refusal = app.refusal_view("a notice", OWNER, "en")
     assert refusal[0] == "a notice" and len(refusal) == len(views[0])
@@ -453,6 +455,63 @@ def test_sampling_picks_up_a_new_checkpoint(app):
     run_to_end(app, controls(max_steps=20.0, eval_interval=10.0))
     assert "step **20**" in app.checkpoint_info("en")
     assert app.loaded_model() is not first_model
+
+
+# -- named runs --------------------------------------------------------------------------------
+
+
+def test_a_named_run_trains_in_its_own_folder_and_the_sample_tab_samples_it(app, tmp_path):
+    run_to_end(app, controls(max_steps=20.0, eval_interval=10.0))
+    default_file = tmp_path / "checkpoints" / "ckpt.pt"
+    named_file = tmp_path / "checkpoints" / "실험-1" / "ckpt.pt"
+    assert default_file.is_file() and app.storage.runs() == [""]
+
+    state = run_to_end(app, controls(run_name="실험-1", max_steps=10.0, eval_interval=10.0))
+    assert state.finish_reason == "done" and state.checkpoint == str(named_file)
+    assert load_checkpoint(named_file)["step"] == 10 and load_checkpoint(default_file)["step"] == 20
+    assert app.storage.runs() == ["", "실험-1"]
+
+    picker, info, download = app.sample_tab_view("실험-1", "en")
+    assert update_of(picker)["choices"] == [("(default)", ""), ("실험-1", "실험-1")]
+    assert picker["value"] == "실험-1"
+    assert "step **10**" in info and "실험-1" in info
+    assert update_of(download)["value"] == str(named_file) and download["visible"] is True
+    assert "step **20**" in app.run_view("", "en")[0]
+    # A run that is gone falls back to the default run; the default run's label follows the language.
+    picker, info, _ = app.sample_tab_view("gone", "ko")
+    assert picker["value"] == "" and picker["choices"][0] == ("(기본)", "") and "스텝 **20**" in info
+
+    text, note = list(app.sample("채용", 0.0, 0, 1.0, 20, 1, "en", "실험-1"))[-1]
+    assert text.startswith("채용") and len(text) > len("채용") and note == ""
+    assert app.loaded_model("실험-1").checkpoint_info["path"] == str(named_file)
+    assert app.loaded_model().checkpoint_info["step"] == 20  # the default run, as before run names
+
+    # Training the named run again resumes it.
+    state = run_to_end(app, controls(run_name="실험-1", max_steps=20.0, eval_interval=10.0))
+    assert state.start_step == 10 and state.step == 20 and "resuming from step 10" in state.log
+
+
+def test_a_bad_run_name_is_refused_and_nothing_outside_checkpoints_is_read(app, tmp_path):
+    run_to_end(app, controls(max_steps=10.0, eval_interval=10.0))
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "ckpt.pt").write_bytes((tmp_path / "checkpoints" / "ckpt.pt").read_bytes())
+    expected = "run name '../outside' contains '/': a run name may only use letters, digits"
+
+    summary, problems = app.describe_config(controls(run_name="../outside"), 600)
+    assert "parameters" in summary and problems.startswith("**Fix these first:**") and expected in problems
+    refusal = app.start_training(controls(run_name="../outside"), TEST_VOCAB_SIZE, "ask", OWNER, "en")
+    assert refusal.startswith("**Fix these first:**") and expected in refusal
+    assert app.job.snapshot().status == "finished" and app.job.snapshot().step == 10  # nothing started
+
+    assert list(app.sample("hi", 0.9, 50, 1.0, 20, 1, "en", "../outside")) == [
+        ("", "**Fix this first:** " + app.storage.config(run_name="../outside").problems()[0][1])]
+    assert app.checkpoint_info("en", "../outside").startswith("**Fix this first:** " + expected)
+    info, download = app.run_view("/etc", "en")
+    assert "run name '/etc' contains '/'" in info and update_of(download)["visible"] is False
+    with pytest.raises(ConfigError, match="contains '/'"):
+        app.loaded_model("../outside")
+    assert app._loaded is None, "no checkpoint was loaded"
+    assert app.sample_tab_view("../outside", "en")[0]["value"] == ""  # the picker falls back to a real run
 
 
 # -- Korean ------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from gpt.checkpoint import CHECKPOINT_NAME, CheckpointError
+from gpt.checkpoint import CheckpointError, checkpoint_path, list_runs
 from gpt.config import PRESETS as PRESETS_BY_NAME
-from gpt.config import Config
+from gpt.config import Config, ConfigError, run_name_problem
 from gpt.data import DataError, prepare_builtin, prepare_files, read_meta
 from gpt.device import pick_device
 from gpt.model import count_parameters, estimate_training_memory, training_flops_per_token
@@ -30,19 +30,21 @@ from gpt.train import time_training_step
 
 from .job import JobBusy, JobState, TrainingJob
 from .plots import loss_figure
-from .strings import duration, message
+from .strings import duration, label_text, message
 
-# The config fields the Train tab has a control for, in the order app.py declares them.
-CONTROL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout",
+# The config fields the Train tab has a control for, in the order app.py declares them. A preset
+# sets the settings; the run name (where the checkpoints go) stays as the visitor typed it.
+SETTING_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout",
                   "batch_size", "lr", "max_steps", "grad_clip", "lr_schedule",
                   "eval_interval", "eval_iters", "sample_every_eval", "sample_max_new_tokens", "temperature", "top_k")
+CONTROL_FIELDS = (*SETTING_FIELDS, "run_name")
 INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "max_steps", "eval_interval",
                   "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
 
 # The presets of gpt.config, as the Train tab lists them.
 PRESET_LABELS = {"CPU quick (posting-like samples in ~3 min on 2 cores)": "cpu_quick",
                  "Original recipe (GPU)": "original_recipe"}
-PRESETS = {label: {name: getattr(Config(**PRESETS_BY_NAME[key]), name) for name in CONTROL_FIELDS}
+PRESETS = {label: {name: getattr(Config(**PRESETS_BY_NAME[key]), name) for name in SETTING_FIELDS}
            for label, key in PRESET_LABELS.items()}
 DEFAULT_PRESET = "CPU quick (posting-like samples in ~3 min on 2 cores)"
 CORPUS_CHOICES = ("builtin_ko", "builtin_en", "upload")
@@ -77,7 +79,16 @@ class Storage:
 
     @property
     def checkpoint(self) -> Path:
-        return self.root / "checkpoints" / CHECKPOINT_NAME
+        """The default run's checkpoint."""
+        return self.checkpoint_of("")
+
+    def checkpoint_of(self, run_name: str) -> Path:
+        """A run's checkpoint file, always inside checkpoints/; ConfigError for a bad run name."""
+        return checkpoint_path(self.config(run_name=run_name).run_dir)
+
+    def runs(self) -> list[str]:
+        """The runs that have a checkpoint: "" (the default run) first, then the named ones."""
+        return list_runs(self.config().out_dir)
 
 
 def max_upload_bytes() -> int:
@@ -113,6 +124,8 @@ class TrainerApp:
         """A Config from control values (sliders send floats), vocab from the prepared data if any."""
         typed = {name: int(round(value)) if name in INTEGER_FIELDS and value is not None else value
                  for name, value in values.items()}
+        if typed.get("run_name", "") is None:  # an API call that left it out
+            typed["run_name"] = ""
         return self.storage.config(**typed)
 
     def data_vocab_size(self, requested: int) -> int:
@@ -259,8 +272,11 @@ class TrainerApp:
                 [gr.update(interactive=False)] * 2)
 
     async def follow(self, viewer: str, language: str):
-        """Yield the job's view once a second while it changes, until it is no longer active."""
-        seen_version, sent_controls = -1, None
+        """Yield the job's view once a second while it changes, until it is no longer active.
+
+        The last output is the Sample tab's run picker: its choices change when a run saves its first checkpoint.
+        """
+        seen_version, sent_controls, sent_runs = -1, None, None
         while True:
             state = self.job.snapshot()
             if state.version != seen_version:
@@ -268,15 +284,18 @@ class TrainerApp:
                 controls_key = (state.active, state.cfg.architecture() if state.cfg and state.active else None)
                 locks = (self.control_updates(state) if controls_key != sent_controls
                          else [gr.skip()] * (len(CONTROL_FIELDS) + 2))
-                yield (*self.job_view(state, viewer, language), *locks)
-                seen_version, sent_controls = state.version, controls_key
+                runs = self.storage.runs()
+                picker = gr.update(choices=self.run_choices(language, runs)) if runs != sent_runs else gr.skip()
+                yield (*self.job_view(state, viewer, language), *locks, picker)
+                seen_version, sent_controls, sent_runs = state.version, controls_key, runs
             if not state.active:
                 return
             await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
 
     def refusal_view(self, notice: str, viewer: str, language: str) -> tuple:
         """The job's view with a refusal message in place of the status; the controls stay as they are."""
-        return (*self.job_view(self.job.snapshot(), viewer, language, notice), *[gr.skip()] * (len(CONTROL_FIELDS) + 2))
+        return (*self.job_view(self.job.snapshot(), viewer, language, notice),
+                *[gr.skip()] * (len(CONTROL_FIELDS) + 2), gr.skip())
 
     # -- data --------------------------------------------------------------------------------
 
@@ -343,24 +362,55 @@ class TrainerApp:
 
     # -- sampling ----------------------------------------------------------------------------
 
-    def loaded_model(self) -> LoadedModel:
-        """The latest checkpoint, reloaded when the file changed (training saves a new one)."""
-        path = self.storage.checkpoint
+    def run_choices(self, language: str, runs: list[str] | None = None) -> list[tuple[str, str]]:
+        """(label, run name) for the run picker: the runs with a checkpoint, the default run by its label."""
+        runs = self.storage.runs() if runs is None else runs
+        return [(name or label_text("default_run", language), name) for name in runs]
+
+    def sample_tab_view(self, run_name: str | None, language: str) -> tuple:
+        """The run picker (the runs on disk now; the chosen one kept while it has a checkpoint), then run_view's."""
+        runs = self.storage.runs()
+        chosen = run_name if run_name in runs else ("" if "" in runs or not runs else runs[0])
+        return (gr.update(choices=self.run_choices(language, runs), value=chosen), *self.run_view(chosen, language))
+
+    def run_view(self, run_name: str | None, language: str) -> tuple:
+        """The run's checkpoint described, and the file for the download button (copied only on request)."""
+        try:
+            path = self.storage.checkpoint_of("" if run_name is None else run_name)
+        except ConfigError:
+            path = None
+        exists = path is not None and path.is_file()
+        return (self.checkpoint_info(language, run_name),
+                gr.update(value=str(path) if exists else None, visible=exists))
+
+    def loaded_model(self, run_name: str = "") -> LoadedModel:
+        """The run's latest checkpoint, reloaded when the file changed (training saves a new one).
+
+        ConfigError for a run name that is not a folder inside checkpoints/: nothing outside is read.
+        """
+        path = self.storage.checkpoint_of(run_name)
         with self._load_lock:
             if not path.is_file():
-                if self._loaded is not None:  # a fresh run moved the old one away and has not saved yet
-                    return self._loaded[2]
+                if self._loaded is not None and self._loaded[0] == str(path):
+                    return self._loaded[2]  # a fresh run moved the old one away and has not saved yet
                 raise CheckpointError(f"no checkpoint at {path}; train first")
-            mtime = path.stat().st_mtime
+            # The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart.
+            tokenizer = Path(self.storage.config().tok_path)
+            mtime = (path.stat().st_mtime, tokenizer.stat().st_mtime if tokenizer.exists() else None)
             if self._loaded is None or self._loaded[:2] != (str(path), mtime):
-                self._loaded = (str(path), mtime, load_model(path, self.storage.config().tok_path, "cpu"))
+                self._loaded = (str(path), mtime, load_model(path, tokenizer, "cpu"))
             return self._loaded[2]
 
-    def checkpoint_info(self, language: str) -> str:
-        if not self.storage.checkpoint.is_file():
+    def checkpoint_info(self, language: str, run_name: str | None = "") -> str:
+        run_name = "" if run_name is None else run_name
+        try:
+            path = self.storage.checkpoint_of(run_name)
+        except ConfigError as error:
+            return message("sample_problem", language, message=str(error))
+        if not path.is_file():
             return message("no_checkpoint", language)
         try:
-            info = self.loaded_model().checkpoint_info
+            info = self.loaded_model(run_name).checkpoint_info
         except (CheckpointError, TokenizerError) as error:
             return message("checkpoint_error", language, message=str(error))
         cfg = info["cfg"]
@@ -372,9 +422,12 @@ class TrainerApp:
                                                                             "block_size", "vocab_size")})
 
     def sample(self, prompt: str, temperature: float, top_k: int, top_p: float, max_new_tokens: int, seed: int,
-               language: str):
-        """Yield (text so far, note) as tokens arrive."""
+               language: str, run_name: str | None = ""):
+        """Yield (text so far, note) as tokens arrive, from the run's checkpoint ("": the default run)."""
+        run_name = "" if run_name is None else run_name
         problems = []
+        if problem := run_name_problem(run_name, self.storage.config().out_dir):
+            problems.append(problem)
         if temperature is None or not math.isfinite(temperature) or temperature < 0:
             problems.append(f"temperature must be zero (greedy) or positive, got {temperature}")
         if top_k is None or top_k < 0:
@@ -387,7 +440,7 @@ class TrainerApp:
             yield "", message("sample_problem", language, message="; ".join(problems))
             return
         try:
-            loaded = self.loaded_model()
+            loaded = self.loaded_model(run_name)
         except (CheckpointError, TokenizerError) as error:
             yield "", message("checkpoint_error", language, message=str(error))
             return

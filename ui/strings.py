@@ -56,6 +56,11 @@ LABELS = {
     "top_k_info": ("Sample only among the k likeliest tokens; 0 = all.", "가장 그럴듯한 k개 중에서만 고릅니다. 0이면 전체."),
     "top_p": ("top_p", "top_p"),
     "top_p_info": ("Sample among the likeliest tokens that add up to p; 1 = all.", "확률 합이 p가 될 때까지의 토큰 중에서 고릅니다. 1이면 전체."),
+    "run_name": ("Run name", "실행 이름"),
+    "run_name_info": ("Empty: the default run (checkpoints/ckpt.pt). A name keeps the run's checkpoints apart in "
+                      "checkpoints/<name>/ and resumes from there; letters, digits, '-', '_', '.' and spaces.",
+                      "비워 두면 기본 실행 (checkpoints/ckpt.pt)입니다. 이름을 정하면 체크포인트를 checkpoints/<이름>/에 "
+                      "따로 저장하고 거기서 이어서 학습합니다. 글자, 숫자, '-', '_', '.', 공백을 쓸 수 있습니다."),
     "train": ("Train", "학습 시작"), "stop": ("Stop", "중지"),
     "measure": ("Measure step time", "스텝 시간 측정"),
     "resume_checkpoint": ("Resume with the checkpoint's architecture", "체크포인트의 구조로 이어서 학습"),
@@ -74,6 +79,9 @@ LABELS = {
     "prompt_info": ("Empty: start a new document.", "비워 두면 새 문서를 시작합니다."),
     "max_new_tokens": ("max_new_tokens", "max_new_tokens (생성 토큰 수)"),
     "seed": ("seed (-1: random)", "seed (-1: 무작위)"),
+    "sample_run": ("Run", "실행"),
+    "sample_run_info": ("Which run's checkpoint writes the text.", "어느 실행의 체크포인트로 글을 생성할지 고릅니다."),
+    "default_run": ("(default)", "(기본)"),
     "generate": ("Generate", "생성"), "refresh": ("Refresh checkpoint", "체크포인트 새로고침"),
     "download": ("Download ckpt.pt", "ckpt.pt 내려받기"),
     "output": ("Generated text", "생성된 글"),
@@ -158,6 +166,12 @@ def label(key: str):
     if key not in LABELS:
         raise KeyError(f"no label {key!r} in ui/strings.py")
     return i18n(KEY_PREFIX + key)
+
+
+def label_text(key: str, language: str) -> str:
+    """A label as plain text in one language, for values a handler fills in (a dropdown's choices)."""
+    english, korean = LABELS[key]
+    return korean if language == "ko" else english
 
 
 def language_of(request: gr.Request | None) -> str:

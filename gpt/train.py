@@ -24,9 +24,9 @@ from typing import Iterator
 
 import torch
 
-from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, ArchitectureMismatch, CheckpointError, architecture_differences,
-                         archive_checkpoint, check_tokenizer, checkpoint_config, load_checkpoint, model_state,
-                         save_checkpoint)
+from .checkpoint import (BEST_NAME, ArchitectureMismatch, CheckpointError, architecture_differences,
+                         archive_checkpoint, check_tokenizer, checkpoint_config, checkpoint_path, load_checkpoint,
+                         model_state, save_checkpoint)
 from .config import Config, ConfigError
 from .data import DataError, DataInfo, Progress, get_batch, open_tokens, prepare_builtin, read_meta
 from .distributed import World, join_world
@@ -183,6 +183,14 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
     return sorted(timings[1:])[len(timings[1:]) // 2]
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; MPS ("MPS backend out of memory") and the CPU allocator
+    ("can't allocate memory") raise a plain RuntimeError."""
+    message = str(error)
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message))
+
+
 def has_diverged(loss: float, vocab_size: int) -> bool:
     """NaN or inf, or far worse than guessing uniformly (ln V): no learning run gets there."""
     return not math.isfinite(loss) or loss > 2 * math.log(vocab_size) + 1
@@ -270,7 +278,7 @@ def train(
     tokenizer_id = {"fingerprint": fingerprint(tokenizer), "vocab_size": cfg.vocab_size}
 
     # Resume, or start fresh keeping the old run under another name.
-    checkpoint_file = Path(cfg.out_dir) / CHECKPOINT_NAME
+    checkpoint_file = checkpoint_path(cfg.run_dir)  # out_dir/ckpt.pt, or out_dir/<run_name>/ckpt.pt
     checkpoint, archived = None, None
     resuming = checkpoint_file.exists() and not fresh
     if resuming:
@@ -348,62 +356,65 @@ def train(
     started = last_log_time = time.perf_counter()
     last_log_step = step
     batches = next_batches()
-    while step < cfg.max_steps:
-        if world.any(stop.is_set()):
-            save()
-            yield CheckpointSaved(step, str(checkpoint_file), None)
-            yield Finished(step, "stopped", f"stopped at step {step:,}", str(checkpoint_file))
-            return
-        lr = learning_rate(cfg, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        try:
+    # Running out of memory (in a step, an evaluation or a sample) ends the run, keeping the checkpoint.
+    try:
+        while step < cfg.max_steps:
+            if world.any(stop.is_set()):
+                save()
+                yield CheckpointSaved(step, str(checkpoint_file), None)
+                yield Finished(step, "stopped", f"stopped at step {step:,}", str(checkpoint_file))
+                return
+            lr = learning_rate(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             loss = train_step(runnable, optimizer, scaler, batches, cfg.grad_clip, device, dtype)
-        except torch.OutOfMemoryError:
-            kept = f"the last checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else "nothing was saved"
-            yield Finished(step, "out_of_memory", f"the {device.type} device ran out of memory at step {step:,}; "
-                                                  f"{kept}. Try {MEMORY_TIPS}", None)
-            return
-        # Draw the next batches while the device still works on this step (asynchronous on GPU).
-        batches = next_batches()
-        step += 1
+            # Draw the next batches while the device still works on this step (asynchronous on GPU).
+            batches = next_batches()
+            step += 1
 
-        if step % cfg.log_interval == 0 or step == cfg.max_steps:
-            loss_value = world.mean(loss).item()  # the only host-device sync of a training step
-            now = time.perf_counter()
-            if has_diverged(loss_value, cfg.vocab_size):
-                kept = f"; the last good checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else ""
-                yield Finished(step, "diverged", f"the loss became {loss_value:.4g} at step {step:,} (random guessing "
-                                                 f"scores {math.log(cfg.vocab_size):.2f}): the learning rate {cfg.lr:g} "
-                                                 f"is too high; {DIVERGED_TIP}{kept}", None)
-                return
-            yield StepDone(step, loss_value, lr, (step - last_log_step) * tokens_per_step / (now - last_log_time),
-                           now - started)
-            last_log_step, last_log_time = step, now
+            if step % cfg.log_interval == 0 or step == cfg.max_steps:
+                loss_value = world.mean(loss).item()  # the only host-device sync of a training step
+                now = time.perf_counter()
+                if has_diverged(loss_value, cfg.vocab_size):
+                    kept = f"; the last good checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else ""
+                    yield Finished(step, "diverged", f"the loss became {loss_value:.4g} at step {step:,} (random guessing "
+                                                     f"scores {math.log(cfg.vocab_size):.2f}): the learning rate {cfg.lr:g} "
+                                                     f"is too high; {DIVERGED_TIP}{kept}", None)
+                    return
+                yield StepDone(step, loss_value, lr, (step - last_log_step) * tokens_per_step / (now - last_log_time),
+                               now - started)
+                last_log_step, last_log_time = step, now
 
-        if step % cfg.eval_interval == 0 or step == cfg.max_steps:
-            eval_started = time.perf_counter()
-            losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype, world)
-            val_bpb = bits_per_byte(losses["val"], data_info)
-            yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
-            if has_diverged(losses["val"], cfg.vocab_size):
-                yield Finished(step, "diverged", f"the validation loss became {losses['val']:.4g} at step {step:,}; "
-                                                 f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
-                return
-            history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
-            if world.is_main:
-                yield from health.check(step, losses["train"], losses["val"], str(checkpoint_file.with_name(BEST_NAME)))
-            if cfg.sample_every_eval and world.is_main:
-                yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
-            is_best = losses["val"] < best_val_loss
-            best_val_loss = min(best_val_loss, losses["val"])
-            save()
-            best_file = checkpoint_file.with_name(BEST_NAME)
-            if is_best and world.is_main:
-                _copy_atomically(checkpoint_file, best_file)
-            yield CheckpointSaved(step, str(checkpoint_file), str(best_file) if is_best else None)
-            # Evaluation time is not training time: keep tokens/s honest.
-            last_log_time += time.perf_counter() - eval_started
+            if step % cfg.eval_interval == 0 or step == cfg.max_steps:
+                eval_started = time.perf_counter()
+                losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype, world)
+                val_bpb = bits_per_byte(losses["val"], data_info)
+                yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
+                if has_diverged(losses["val"], cfg.vocab_size):
+                    yield Finished(step, "diverged", f"the validation loss became {losses['val']:.4g} at step {step:,}; "
+                                                     f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
+                    return
+                history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
+                if world.is_main:
+                    yield from health.check(step, losses["train"], losses["val"], str(checkpoint_file.with_name(BEST_NAME)))
+                if cfg.sample_every_eval and world.is_main:
+                    yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
+                is_best = losses["val"] < best_val_loss
+                best_val_loss = min(best_val_loss, losses["val"])
+                save()
+                best_file = checkpoint_file.with_name(BEST_NAME)
+                if is_best and world.is_main:
+                    _copy_atomically(checkpoint_file, best_file)
+                yield CheckpointSaved(step, str(checkpoint_file), str(best_file) if is_best else None)
+                # Evaluation time is not training time: keep tokens/s honest.
+                last_log_time += time.perf_counter() - eval_started
+    except RuntimeError as error:
+        if not is_out_of_memory(error):
+            raise
+        kept = f"the last checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else "nothing was saved"
+        yield Finished(step, "out_of_memory", f"the {device.type} device ran out of memory at step {step:,}; "
+                                              f"{kept}. Try {MEMORY_TIPS}", None)
+        return
 
     yield Finished(step, "done", f"reached max_steps ({cfg.max_steps:,})", str(checkpoint_file))
 

@@ -3,7 +3,9 @@
 Trains the config (default: the default recipe, vocabulary 24000) on random tokens in each
 execution mode and reports the median ms/step, tokens/s, achieved GFLOP/s and the fraction of
 the matmul peak measured in the same run; then samples 250 tokens at batch 1 from a 1-token
-and a 200-token prompt, with and without the KV cache. Figures, not pass/fail.
+and a 200-token prompt, with and without the KV cache, at the app's default temperature 0.9
+and top-k 50. The "reference" mode is the same model written the textbook way
+(scripts/reference_model.py), measured in the same run. Figures, not pass/fail.
 """
 
 import argparse
@@ -18,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from gpt.cli import add_config_flags, config_from_args, parse_config_args  # noqa: E402
-from gpt.device import describe, pick_device, pick_dtype, pick_inference_dtype, should_compile, use_cpu_cores  # noqa: E402
+from gpt.device import describe, pick_device, pick_dtype, pick_inference_precision, should_compile, use_cpu_cores  # noqa: E402
 from gpt.model import GPT, training_flops_per_token  # noqa: E402
-from gpt.sample import generate  # noqa: E402
+from gpt.sample import for_inference, generate  # noqa: E402
 from gpt.train import train_step  # noqa: E402
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from reference_model import ReferenceGPT  # noqa: E402
+from reference_model import train_step as reference_train_step  # noqa: E402
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
@@ -62,24 +64,56 @@ def time_training(cfg, device, dtype, compiled: bool, warmup: int, steps: int) -
     return timings
 
 
-def time_sampling(cfg, device, weights_dtype, prompt_tokens: int, use_cache: bool, new_tokens: int = 250) -> float:
-    """Tokens/s of greedy generation at batch 1, the model's weights in `weights_dtype` (as load_model does)."""
+def time_reference_training(cfg, device, warmup: int, steps: int) -> list[float]:
     torch.manual_seed(0)
-    model = GPT(cfg.replace(dropout=0.0)).to(device=device, dtype=weights_dtype)
+    model = ReferenceGPT(cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    x = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
+    y = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
+    timings = []
+    for index in range(warmup + steps):
+        started = time.perf_counter()
+        for _ in range(cfg.grad_accum_steps):
+            reference_train_step(model, optimizer, x, y, cfg.grad_clip)
+        if index >= warmup:
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+SAMPLING = {"temperature": 0.9, "top_k": 50}  # the app's and CLI's defaults
+
+
+def time_sampling(cfg, device, precision: str, prompt_tokens: int, use_cache: bool, new_tokens: int = 250) -> float:
+    """Tokens/s of generation at batch 1, the weights stored in `precision` (as load_model does)."""
+    torch.manual_seed(0)
+    model = for_inference(GPT(cfg.replace(dropout=0.0)).to(device), precision)
     prompt = torch.randint(cfg.vocab_size, (prompt_tokens,)).tolist()
-    list(generate(model, prompt, 5, temperature=0, use_cache=use_cache))  # warm-up
+    list(generate(model, prompt, 5, use_cache=use_cache, **SAMPLING))  # warm-up
     synchronize(device)
     started = time.perf_counter()
-    count = sum(1 for _ in generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache))
+    count = sum(1 for _ in generate(model, prompt, new_tokens, use_cache=use_cache, **SAMPLING))
     synchronize(device)
     return count / (time.perf_counter() - started)
+
+
+def time_reference_sampling(cfg, device, prompt_tokens: int, new_tokens: int = 250) -> float:
+    torch.manual_seed(0)
+    model = ReferenceGPT(cfg.replace(dropout=0.0)).to(device).eval()
+    prompt = torch.randint(cfg.vocab_size, (1, prompt_tokens), device=device)
+    model.generate(prompt, 5, **SAMPLING)  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    model.generate(prompt, new_tokens, **SAMPLING)
+    synchronize(device)
+    return new_tokens / (time.perf_counter() - started)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_flags(parser)
-    parser.add_argument("--modes", default="fp32-eager,auto",
-                        help="comma-separated: fp32-eager, auto, bf16, fp16, compiled (auto dtype + torch.compile)")
+    parser.add_argument("--modes", default="reference,fp32-eager,auto",
+                        help="comma-separated: reference (textbook implementation, fp32), fp32-eager, auto, "
+                             "bf16, fp16, compiled (auto dtype + torch.compile)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--skip_sampling", action="store_true")
@@ -96,11 +130,15 @@ def main() -> int:
     peaks = {}
     rows = []
     for mode in args.modes.split(","):
-        dtype = {"fp32-eager": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(mode, auto_dtype)
+        dtype = {"reference": torch.float32, "fp32-eager": torch.float32, "bf16": torch.bfloat16,
+                 "fp16": torch.float16}.get(mode, auto_dtype)
         compiled = mode == "compiled" or (mode == "auto" and should_compile(cfg.compile, device, cfg.max_steps))
         if dtype not in peaks:
             peaks[dtype] = matmul_peak(device, dtype)
-        timings = time_training(cfg, device, dtype, compiled, args.warmup, args.steps)
+        if mode == "reference":
+            timings = time_reference_training(cfg, device, args.warmup, args.steps)
+        else:
+            timings = time_training(cfg, device, dtype, compiled, args.warmup, args.steps)
         seconds = statistics.median(timings)
         rows.append({"mode": mode, "dtype": str(dtype).removeprefix("torch."), "compiled": compiled,
                      "ms_per_step": seconds * 1000, "tokens_per_s": tokens_per_step / seconds,
@@ -109,16 +147,20 @@ def main() -> int:
 
     sampling = {}
     if not args.skip_sampling:
-        fast = pick_inference_dtype(device)
-        sampling["sample_dtype"] = str(fast).removeprefix("torch.")
-        for name, prompt_tokens, use_cache, dtype in (
+        fast = pick_inference_precision(device)
+        sampling["sample_precision"] = fast
+        for name, prompt_tokens, use_cache, precision in (
                 ("sample_tokens_per_s", 1, True, fast),
                 ("sample_tokens_per_s_long_prompt", 200, True, fast),
-                ("sample_tokens_per_s_float32", 1, True, torch.float32),
-                ("sample_tokens_per_s_long_prompt_float32", 200, True, torch.float32),
-                ("sample_tokens_per_s_no_cache", 1, False, torch.float32),
-                ("sample_tokens_per_s_long_prompt_no_cache", 200, False, torch.float32)):
-            sampling[name] = time_sampling(cfg, device, dtype, min(prompt_tokens, cfg.block_size), use_cache)
+                ("sample_tokens_per_s_float32", 1, True, "float32"),
+                ("sample_tokens_per_s_long_prompt_float32", 200, True, "float32"),
+                ("sample_tokens_per_s_no_cache", 1, False, "float32"),
+                ("sample_tokens_per_s_long_prompt_no_cache", 200, False, "float32")):
+            sampling[name] = time_sampling(cfg, device, precision, min(prompt_tokens, cfg.block_size), use_cache)
+        if "reference" in args.modes.split(","):
+            sampling["reference_sample_tokens_per_s"] = time_reference_sampling(cfg, device, 1)
+            sampling["reference_sample_tokens_per_s_long_prompt"] = time_reference_sampling(
+                cfg, device, min(200, cfg.block_size))
 
     by_mode = {row["mode"]: row for row in rows}
     default = by_mode.get("auto", rows[-1])
@@ -127,6 +169,7 @@ def main() -> int:
         "config": {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "batch_size")},
         "train_tokens_per_s": default["tokens_per_s"],
         "train_tokens_per_s_fp32_eager": by_mode["fp32-eager"]["tokens_per_s"] if "fp32-eager" in by_mode else None,
+        "reference_train_tokens_per_s": by_mode["reference"]["tokens_per_s"] if "reference" in by_mode else None,
         "mfu": default["mfu"], "modes": rows, **sampling,
     }
     if args.json:
@@ -139,9 +182,10 @@ def main() -> int:
         print(f"| {row['mode']} | {row['dtype']} | {row['ms_per_step']:,.0f} | {row['tokens_per_s']:,.0f} | "
               f"{row['gflops']:,.1f} | {row['peak_gflops']:,.1f} | {row['mfu']:.0%} |")
     if sampling:
-        print(f"\n| sampling, batch 1, 250 new tokens (cached runs use {sampling['sample_dtype']} weights) | tokens/s |\n|---|---:|")
+        print(f"\n| sampling, batch 1, 250 new tokens, temperature 0.9, top-k 50 "
+              f"(automatic precision: {sampling['sample_precision']}) | tokens/s |\n|---|---:|")
         for name, value in sampling.items():
-            if name != "sample_dtype":
+            if name != "sample_precision":
                 print(f"| {name} | {value:,.1f} |")
     return 0
 

@@ -107,6 +107,26 @@ def checkpoint_info(app: TrainerApp, world: Path) -> str:
     return app.checkpoint_info("en")
 
 
+def run_name_case(name: str, run_name: str, wrong: str) -> Case:
+    """A run name that is not one folder inside checkpoints/: Train, the summary, Generate, the Sample tab's
+    checkpoint line (the API's /sample takes any string), train_gpt.py and sample.py all refuse it."""
+    shown = f"'{run_name}'" if len(run_name) <= 64 else f"'{run_name[:20]}…'"
+
+    def sample_run(app: TrainerApp, world: Path) -> str:
+        [(text, note)] = list(app.sample("the team", 0.9, 50, 1.0, 20, 1, "en", run_name))
+        assert text == ""
+        return note
+
+    return Case(name, (f"run name {shown} {wrong}: a run name may only use letters, digits, '-', '_', '.' and "
+                       f"spaces", "(it names a folder inside checkpoints/)"),
+                cli=(Cli("train_gpt.py", (*TINY, "--run_name", run_name)),
+                     Cli("sample.py", (*SAMPLE, "--run_name", run_name))),
+                app=(App(lambda app, world: train_in_app(app, run_name=run_name), ("**Fix these first:**",)),
+                     App(lambda app, world: app.describe_config(controls(run_name=run_name), 600)[1]),
+                     App(sample_run, ("**Fix this first:**",)),
+                     App(lambda app, world: app.checkpoint_info("en", run_name))))
+
+
 # -- the cases that are not errors: what "works" means ----------------------------------------------
 
 
@@ -307,6 +327,13 @@ CASES = [
          cli=(Cli("train_gpt.py", (*TINY, "--n_layer", "2"), ("--keep_checkpoint_architecture", "--fresh")),),
          app=(App(lambda app, world: train_in_app(app, n_layer=2.0),
                   ("**The checkpoint has another architecture.**",)),)),
+    # Run names that would put checkpoints outside checkpoints/ (or are not a folder name anywhere).
+    run_name_case("run_name_climbing_out", "../escape", "contains '/'"),
+    run_name_case("run_name_absolute_path", "/abs/path", "contains '/'"),
+    run_name_case("run_name_with_a_subfolder", "a/b", "contains '/'"),
+    run_name_case("run_name_dot_dot", "..", "contains '..'"),
+    run_name_case("run_name_windows_style", "..\\x", "contains '\\'"),
+    run_name_case("run_name_over_64_characters", "x" * 65, "is 65 characters long"),
     # Files that went missing or bad.
     Case("missing_tokenizer", ("tokenizer.json",), remove_tokenizer,
          cli=(Cli("sample.py", SAMPLE, ("tokenizer file data/tokenizer.json does not exist",)),
@@ -589,16 +616,15 @@ def test_the_malicious_checkpoint_really_runs_code_when_trusted(tmp_path, prepar
 
 
 def test_the_same_seed_gives_the_same_text_on_every_load(tmp_path, prepared, small_data, checkpoint_bytes):
-    """The sampling weight type follows the CPU's features, never a timing: two loads agree on type and text."""
-    from gpt.device import pick_inference_dtype
+    """The sampling precision follows the CPU's features, never a timing: two loads agree on it and on the text."""
+    from gpt.device import pick_inference_precision
 
-    choices = {pick_inference_dtype(torch.device("cpu")) for _ in range(20)}
+    choices = {pick_inference_precision(torch.device("cpu")) for _ in range(20)}
     assert len(choices) == 1
     texts = []
     for attempt in range(2):
         world = make_world(tmp_path / str(attempt), Case("repeat"), prepared, small_data, checkpoint_bytes)
         app = TrainerApp(Storage(world))
         texts.append([sample_in_app(app, "서울", max_new_tokens=100, seed=seed)[0] for seed in range(3)])
-        assert app.loaded_model().checkpoint_info["dtype"] == str(choices.pop() if attempt == 0 else
-                                                                  pick_inference_dtype(torch.device("cpu"))).removeprefix("torch.")
+        assert app.loaded_model().checkpoint_info["precision"] in choices
     assert texts[0] == texts[1]

@@ -141,6 +141,59 @@ def test_prompt_longer_than_block_size_keeps_its_last_window(lively, use_cache):
         assert ids == greedy_reference(lively, prompt, 10)
 
 
+# ---------------------------------------------------------------------------------------------
+# how the weights are stored for sampling
+
+
+@pytest.fixture(scope="module")
+def exact(trained) -> LoadedModel:
+    config, checkpoint = trained
+    return load_model(checkpoint, config.tok_path, precision="float32")
+
+
+def test_default_precision_follows_the_cpu(loaded):
+    from gpt.device import pick_inference_precision
+    assert loaded.checkpoint_info["precision"] == pick_inference_precision(torch.device("cpu"))
+
+
+def test_int8_stores_every_linear_layer_in_int8(trained):
+    config, checkpoint = trained
+    model = load_model(checkpoint, config.tok_path, precision="int8").model
+    quantized = [m for m in model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert len(quantized) == 4 * config.n_layer + 1  # qkv, proj, up, down in each block, and the output layer
+    assert not any(type(m) is torch.nn.Linear for m in model.modules())
+    assert model.token_embedding.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+def test_smaller_weights_predict_like_float32(trained, exact, precision):
+    """Next-token distributions over a real text stay within a small KL divergence of float32's."""
+    config, checkpoint = trained
+    small = load_model(checkpoint, config.tok_path, precision=precision)
+    assert small.checkpoint_info["precision"] == precision
+    ids = torch.tensor([exact.prompt_ids(KOREAN * 3)[:config.block_size]])
+    with torch.no_grad():
+        reference = exact.model(ids, ids)[0].float().log_softmax(-1)
+        approximate = small.model(ids, ids)[0].float().log_softmax(-1)
+    kl_per_token = (reference.exp() * (reference - approximate)).sum(-1).mean().item()
+    assert kl_per_token < 0.01
+    agreement = (reference.argmax(-1) == approximate.argmax(-1)).float().mean().item()
+    assert agreement > 0.9
+
+
+def test_int8_model_samples_readable_text(trained):
+    config, checkpoint = trained
+    small = load_model(checkpoint, config.tok_path, precision="int8")
+    text = small.complete("서울", max_new_tokens=40, seed=0)
+    assert text and text == small.complete("서울", max_new_tokens=40, seed=0)
+
+
+def test_unknown_precision_is_refused(trained):
+    config, checkpoint = trained
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, float16, int8"):
+        load_model(checkpoint, config.tok_path, precision="int4")
+
+
 def test_empty_prompt_is_refused(model):
     with pytest.raises(ValueError, match="at least one prompt token"):
         list(generate(model, [], 5))

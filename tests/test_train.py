@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import gpt.train
-from gpt.checkpoint import ArchitectureMismatch, CheckpointError, TokenizerMismatch, load_checkpoint
+from gpt.checkpoint import ArchitectureMismatch, CheckpointError, TokenizerMismatch, list_runs, load_checkpoint
 from gpt.config import Config, ConfigError
 from gpt.data import DataError, DataInfo, Progress, prepare_builtin, read_meta
 from gpt.model import count_parameters
@@ -256,6 +256,27 @@ def test_fresh_without_a_checkpoint(cfg):
     assert events[0].archived_checkpoint is None and events[-1].reason == "done"
 
 
+def test_a_named_run_keeps_its_checkpoints_in_its_own_folder_and_resumes_there(cfg):
+    default = run_training(cfg.replace(max_steps=10, eval_interval=10))
+    assert default[0].checkpoint == str(Path(cfg.out_dir) / "ckpt.pt")  # the default run: as before run names
+    default_bytes = checkpoint_of(cfg).read_bytes()
+
+    named = cfg.replace(run_name="실험-1", max_steps=20, eval_interval=10)
+    folder = Path(cfg.out_dir) / "실험-1"
+    events = run_training(named)
+    assert not events[0].resumed and events[0].step == 0  # the default run's checkpoint is not this run's
+    assert events[0].checkpoint == str(folder / "ckpt.pt")
+    assert {event.path for event in of(events, CheckpointSaved)} == {str(folder / "ckpt.pt")}
+    assert load_checkpoint(folder / "ckpt.pt")["step"] == 20 and (folder / "best.pt").is_file()
+
+    again = run_training(named.replace(max_steps=30))
+    assert again[0].resumed and again[0].step == 20 and again[-1].step == 30
+    assert load_checkpoint(folder / "ckpt.pt")["step"] == 30
+    assert checkpoint_of(cfg).read_bytes() == default_bytes
+    assert sorted(path.name for path in Path(cfg.out_dir).iterdir()) == ["best.pt", "ckpt.pt", "실험-1"]
+    assert list_runs(cfg.out_dir) == ["", "실험-1"]
+
+
 def test_checkpoint_from_another_tokenizer_is_refused(cfg, data_dir):
     run_training(cfg.replace(max_steps=10))
     other = train_tokenizer([make_text(30_000, seed=5)], TEST_VOCAB_SIZE)
@@ -323,6 +344,53 @@ def test_divergence_found_at_evaluation_keeps_the_last_good_checkpoint(cfg):
     assert "last good checkpoint" in finished.message
     assert not of(events, CheckpointSaved)
     assert load_checkpoint(checkpoint_of(cfg))["step"] == 10
+
+
+OUT_OF_MEMORY = [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("MPS backend out of memory (MPS allocated: 8.89 GB, other allocations: 172.98 MB, max allowed: "
+                 "9.07 GB). Tried to allocate 6.25 MB on private pool."),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried "
+                 "to allocate 4294967296 bytes."),
+]
+
+
+def failing_at(call_number: int, error: BaseException, function):
+    """`function`, except that its call_number-th call raises `error` (GPU memory cannot be exhausted in CI)."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call_number:
+            raise error
+        return function(*args, **kwargs)
+    return wrapper
+
+
+@pytest.mark.parametrize("error", OUT_OF_MEMORY, ids=["cuda", "mps", "cpu"])
+@pytest.mark.parametrize("where", ["train_step", "estimate_loss"])
+def test_running_out_of_memory_ends_the_run_and_keeps_the_checkpoint(cfg, monkeypatch, error, where):
+    good = run_training(cfg.replace(max_steps=10, eval_interval=10))
+    assert good[-1].reason == "done"
+    saved = checkpoint_of(cfg).read_bytes()
+    # The 5th training step, or the 2nd evaluation (step 20) of the resumed run.
+    call_number = 5 if where == "train_step" else 2
+    monkeypatch.setattr(gpt.train, where, failing_at(call_number, error, getattr(gpt.train, where)))
+    events = run_training(cfg.replace(max_steps=30, eval_interval=5))
+    finished = events[-1]
+    assert finished.reason == "out_of_memory" and finished.checkpoint is None
+    assert "ran out of memory" in finished.message and "is kept" in finished.message
+    assert "smaller batch_size, block_size 128, n_layer 4, n_embd 256" in finished.message
+    if where == "train_step":  # during step 15: nothing saved since step 10, and that file is untouched
+        assert finished.step == 14 and checkpoint_of(cfg).read_bytes() == saved
+    else:  # during the evaluation at step 20: step 15's checkpoint stays
+        assert finished.step == 20 and load_checkpoint(checkpoint_of(cfg))["step"] == 15
+
+
+def test_an_error_that_is_not_out_of_memory_is_not_hidden(cfg, monkeypatch):
+    monkeypatch.setattr(gpt.train, "train_step", failing_at(1, RuntimeError("shape mismatch"), gpt.train.train_step))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_training(cfg.replace(max_steps=5, eval_interval=5))
 
 
 def test_a_sensible_learning_rate_does_not_count_as_divergence(cfg):
@@ -394,6 +462,10 @@ def test_bad_config_is_refused_before_touching_anything(tmp_path):
     with pytest.raises(ConfigError, match=r"n_embd \(32\) must be divisible by n_head \(3\)"):
         run_training(cfg)
     assert not (tmp_path / "data").exists() and not (tmp_path / "checkpoints").exists()
+
+    with pytest.raises(ConfigError, match=r"run name '\.\./x' contains '/'"):
+        run_training(tiny_config(tmp_path, run_name="../x"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
 def test_block_size_larger_than_the_validation_split(cfg, prepared):

@@ -77,6 +77,11 @@ def join_world() -> World:
     return world
 
 
-def leave_world() -> None:
+def leave_world(finished_cleanly: bool = True) -> None:
+    """Leave the process group. After a clean finish, wait for every process first: a gloo process
+    that tore its group down while another still finished its last step was seen to abort
+    ("terminate called without an active exception"). After an error, do not wait: others may be gone."""
     if dist.is_available() and dist.is_initialized():
+        if finished_cleanly:
+            dist.barrier()
         dist.destroy_process_group()

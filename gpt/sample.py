@@ -130,7 +130,8 @@ class TextStream:
 
     Tokens are turned back into their bytes and fed to an incremental UTF-8 decoder, which holds
     an unfinished character until its last byte arrives. Bytes that can never form a character
-    (an untrained model emits those) are dropped rather than shown as a replacement mark.
+    (an untrained model emits those) are dropped rather than shown as a replacement mark, and so
+    are control characters other than newline and tab.
     """
 
     def __init__(self, tokenizer: Tokenizer):
@@ -141,10 +142,15 @@ class TextStream:
     def push(self, token_id: int) -> str:
         if token_id == self.end_of_text:
             return self.flush() + f"\n{END_OF_TEXT}\n"
-        return self.decoder.decode(self.token_bytes[token_id])
+        return self.decoder.decode(self.token_bytes[token_id]).translate(INVISIBLE_CONTROLS)
 
     def flush(self) -> str:
-        return self.decoder.decode(b"", final=True)
+        return self.decoder.decode(b"", final=True).translate(INVISIBLE_CONTROLS)
+
+
+# Control characters other than newline and tab (NUL, escape, carriage return, ...): an undertrained
+# model emits them, and a terminal or text box would act on them instead of showing them.
+INVISIBLE_CONTROLS = {code: None for code in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(code) not in "\n\t"}
 
 
 def token_bytes_table(tokenizer: Tokenizer) -> list[bytes]:

@@ -48,6 +48,7 @@ def main() -> int:
     stop_on_signals(stop)
 
     events = train(cfg, stop, fresh=args.fresh, keep_checkpoint_architecture=args.keep_checkpoint_architecture)
+    finished_cleanly = False
     try:
         if int(os.environ.get("RANK", "0")) == 0:
             show(events)
@@ -55,12 +56,13 @@ def main() -> int:
             for event in events:
                 if isinstance(event, Finished) and event.reason in ("diverged", "out_of_memory"):
                     return 1
+        finished_cleanly = True
     except USER_ERRORS as error:
         fail(str(error))
     except KeyboardInterrupt:
         fail("interrupted; the last checkpoint saved is kept", code=130)
     finally:
-        leave_world()
+        leave_world(finished_cleanly)
     return 0
 
 

@@ -249,11 +249,12 @@ def too_big_for_memory(visit: Visit) -> str:
     """The largest model the sliders allow (block_size stays below the 926 validation tokens)."""
     open_tab(visit, "Train")
     set_controls(visit, n_embd=1024, n_head=16, n_layer=24, block_size=896, batch_size=128)
-    summary = wait_for_text(visit, "#config-summary", "GB of memory")
-    # Another architecture than the checkpoint's: first the choice, then "Start fresh" meets the memory check.
-    train_status_after(visit, "The checkpoint has another architecture", "block_size 64 in the checkpoint vs 896")
-    status = train_status_after(visit, "GiB for a training step", button="#fresh-button")
-    return summary + "\n" + status
+    summary = wait_for_text(visit, "#config-summary", "GiB of memory")
+    problems = wait_for_text(visit, "#config-problems", "Fix these first", "GiB for a training step")
+    # Refused at once, before the resume-or-fresh question its other architecture would raise.
+    status = train_status_after(visit, "Fix these first", "GiB for a training step")
+    assert not visit.page.locator("#fresh-button").is_visible()
+    return summary + "\n" + problems + "\n" + status
 
 
 def block_size_above_the_validation_split(visit: Visit) -> str:
@@ -407,7 +408,7 @@ ROWS = [
     Row("checkpoint_of_another_architecture", another_architecture,
         ("n_layer 2 in the checkpoint vs 1 requested", "Resume with the checkpoint's architecture",
          "Start fresh (keep the old run)")),
-    Row("too_big_for_memory_even_when_starting_fresh", too_big_for_memory,
+    Row("too_big_for_memory", too_big_for_memory,
         ("GiB for a training step", "is free; try " + MEMORY_TIPS)),
     Row("block_size_longer_than_the_validation_split", block_size_above_the_validation_split,
         ("block_size (1024) needs more than 1024 validation tokens", "use a smaller block_size or more text")),

@@ -97,7 +97,7 @@ def test_summary_shows_parameters_tokens_per_step_and_memory(app):
     cfg = app.storage.config(block_size=32, n_layer=1, n_head=2, n_embd=32, vocab_size=TEST_VOCAB_SIZE)
     assert f"**{_human_count(count_parameters(cfg))}** parameters" in summary
     assert "**128** tokens per step" in summary  # 4 x 32
-    assert "of memory" in summary and ("KB" in summary or "MB" in summary)
+    assert "of memory" in summary and ("KiB" in summary or "MiB" in summary)
     assert "per step on cpu" in summary
     assert "20 steps" in summary
     # Not calibrated yet: says so instead of inventing a time.
@@ -298,6 +298,38 @@ def test_architecture_mismatch_offers_resume_or_fresh(app, tmp_path):
     assert "n_layer 2" in app.checkpoint_info("en")
 
 
+def test_a_config_too_big_for_memory_is_flagged_in_the_summary_and_refused_before_any_question(app, tmp_path,
+                                                                                                 monkeypatch):
+    import gpt.train
+    first = run_to_end(app, controls(max_steps=10.0, eval_interval=10.0))
+    assert first.finish_reason == "done"
+    saved = (tmp_path / "checkpoints" / "ckpt.pt").read_bytes()
+    monkeypatch.setattr(gpt.train, "estimate_training_memory", lambda cfg: 1 << 60)
+    bigger = controls(n_layer=2.0, max_steps=20.0)  # another architecture too: the memory message comes first
+    summary, problems = app.describe_config(bigger, TEST_VOCAB_SIZE)
+    assert "of memory" in summary
+    assert "needs about 1073741824.0 GiB" in problems and "smaller batch_size, block_size 128" in problems
+    refusal = app.start_training(bigger, TEST_VOCAB_SIZE, "ask", OWNER, "en")
+    assert refusal is not None and "needs about" in refusal and "n_layer 4, n_embd 256" in refusal
+    assert not app.job.snapshot().active
+    assert (tmp_path / "checkpoints" / "ckpt.pt").read_bytes() == saved
+
+
+def test_the_download_button_offers_only_a_checkpoint_that_loads(trained_app):
+    info, download = trained_app.run_view("", "en")
+    assert update_of(download)["visible"] is True and update_of(download)["value"].endswith("ckpt.pt")
+    checkpoint = trained_app.storage.checkpoint_of("")
+    original = checkpoint.read_bytes()
+    try:
+        checkpoint.write_bytes(original[: len(original) // 2])  # truncated
+        info, download = trained_app.run_view("", "en")
+        assert "not a readable checkpoint" in info or "corrupt" in info, info
+        assert update_of(download)["visible"] is False and update_of(download)["value"] is None
+    finally:
+        checkpoint.write_bytes(original)
+    assert update_of(trained_app.run_view("", "en")[1])["visible"] is True
+
+
 # -- data --------------------------------------------------------------------------------------
 
 
@@ -433,6 +465,7 @@ def test_checkpoint_info_shows_the_step(trained_app):
     assert info.startswith("**Checkpoint**") and "step **30**" in info
     assert "val loss **" in info and "val loss **—**" not in info
     assert "block_size 32" in info and "vocab 600" in info
+    assert f"sampling with {trained_app.loaded_model().checkpoint_info['precision']} weights" in info
     korean = trained_app.checkpoint_info("ko")
     assert korean.startswith("**체크포인트**") and "스텝 **30**" in korean
 

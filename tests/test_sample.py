@@ -311,6 +311,16 @@ def test_text_stream_drops_bytes_that_never_form_a_character(tokenizer):
     assert text.endswith("끝 end")
 
 
+def test_text_stream_drops_control_characters_but_keeps_newlines_and_tabs(tokenizer):
+    table = token_bytes_table(tokenizer)
+    byte_tokens = {raw: i for i, raw in enumerate(table) if len(raw) == 1}
+    ids = [byte_tokens[bytes([code])] for code in (0x00, 0x1B, 0x0D, 0x07, 0x7F)]  # NUL, ESC, CR, BEL, DEL
+    ids += [byte_tokens[b"a"], byte_tokens[b"\n"], byte_tokens[b"\t"], byte_tokens[b"b"]]
+    ids += [byte_tokens[bytes([0xC2])], byte_tokens[bytes([0x85])]]  # U+0085, a C1 control in two bytes
+    stream = TextStream(tokenizer)
+    assert "".join(stream.push(i) for i in ids) + stream.flush() == "a\n\tb"
+
+
 def test_text_stream_marks_end_of_text(tokenizer):
     stream = TextStream(tokenizer)
     first = tokenizer.encode("가").ids

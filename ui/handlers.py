@@ -26,7 +26,7 @@ from gpt.device import pick_device
 from gpt.model import count_parameters, estimate_training_memory, training_flops_per_token
 from gpt.sample import LoadedModel, load_model, token_bytes_table
 from gpt.tokenizer import TokenizerError, load_tokenizer
-from gpt.train import time_training_step
+from gpt.train import memory_problem, time_training_step
 
 from .job import JobBusy, JobState, TrainingJob
 from .plots import loss_figure
@@ -103,10 +103,10 @@ def _human_count(number: int) -> str:
 
 
 def _human_bytes(number: float) -> str:
-    for unit, size in (("GB", 2**30), ("MB", 2**20)):
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
         if number >= size:
             return f"{number / size:.1f} {unit}"
-    return f"{number / 2**10:.0f} KB"
+    return f"{number / 2**10:.0f} KiB"
 
 
 class TrainerApp:
@@ -162,6 +162,8 @@ class TrainerApp:
         if any(name in ("n_embd", "n_head", "n_layer", "block_size", "batch_size") for name, _ in problems):
             return "", problem_text
         device = pick_device(cfg.device)
+        if not problems and (too_big := memory_problem(cfg, device)):
+            problem_text = message("invalid", language, problems=f"- {too_big}")
         tokens_per_step = cfg.batch_size * cfg.block_size
         if measured_seconds is not None:
             step_seconds, how = measured_seconds, message("measured", language)
@@ -194,6 +196,12 @@ class TrainerApp:
         cfg = self.config_from_controls({**values, "vocab_size": vocab_size})
         if problems := cfg.problems():
             return message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems))
+        try:
+            too_big = memory_problem(cfg, pick_device(cfg.device))
+        except ConfigError as error:
+            return message("invalid", language, problems=f"- {error}")
+        if too_big:  # refused before the resume-or-fresh question: the settings must change first
+            return message("invalid", language, problems=f"- {too_big}")
         if resume_mode not in RESUME_MODES:
             return f"resume_mode must be one of {', '.join(RESUME_MODES)}"
         try:
@@ -242,7 +250,8 @@ class TrainerApp:
         figure = loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
         latest_sample = f"[step {state.samples[-1][0]:,}]\n{state.samples[-1][1]}" if state.samples else ""
         log = "\n".join(state.log)
-        choosing = state.status == "failed" and state.error_kind in ("architecture", "tokenizer")
+        # A refusal replaces the status, and with it an earlier resume-or-fresh question.
+        choosing = state.status == "failed" and state.error_kind in ("architecture", "tokenizer") and not notice
         return (status, progress, figure, latest_sample, log,
                 gr.update(interactive=not state.active),
                 gr.update(interactive=state.active and is_owner),
@@ -379,9 +388,17 @@ class TrainerApp:
             path = self.storage.checkpoint_of("" if run_name is None else run_name)
         except ConfigError:
             path = None
-        exists = path is not None and path.is_file()
-        return (self.checkpoint_info(language, run_name),
-                gr.update(value=str(path) if exists else None, visible=exists))
+        info = self.checkpoint_info(language, run_name)
+        # Offer the file only once it has loaded safely: never a download of a refused (e.g. malicious) file.
+        loadable = path is not None and path.is_file() and self._loads(run_name)
+        return info, gr.update(value=str(path) if loadable else None, visible=loadable)
+
+    def _loads(self, run_name: str) -> bool:
+        try:
+            self.loaded_model(run_name)
+        except (CheckpointError, TokenizerError, ConfigError):
+            return False
+        return True
 
     def loaded_model(self, run_name: str = "") -> LoadedModel:
         """The run's latest checkpoint, reloaded when the file changed (training saves a new one).
@@ -418,8 +435,8 @@ class TrainerApp:
         val_bpb = f"{info['val_bpb']:.3f}" if info.get("val_bpb") is not None else "—"
         saved = datetime.fromtimestamp(info["saved_at"]).strftime("%Y-%m-%d %H:%M:%S") if info.get("saved_at") else "—"
         return message("checkpoint_info", language, path=info["path"], step=info["step"], val_loss=val_loss,
-                       val_bpb=val_bpb, saved=saved, **{k: cfg[k] for k in ("n_layer", "n_embd", "n_head",
-                                                                            "block_size", "vocab_size")})
+                       val_bpb=val_bpb, saved=saved, precision=info["precision"],
+                       **{k: cfg[k] for k in ("n_layer", "n_embd", "n_head", "block_size", "vocab_size")})
 
     def sample(self, prompt: str, temperature: float, top_k: int, top_p: float, max_new_tokens: int, seed: int,
                language: str, run_name: str | None = ""):

@@ -146,9 +146,11 @@ MESSAGES = {
     "data_error": ("**Cannot use this data:** {message}", "**이 데이터를 쓸 수 없습니다:** {message}"),
     "need_upload": ("Upload at least one .txt file first.", "먼저 .txt 파일을 하나 이상 올려 주세요."),
     "checkpoint_info": ("**Checkpoint** `{path}` · step **{step:,}** · val loss **{val_loss}** ({val_bpb} bits/byte) · "
-                        "saved {saved} · n_layer {n_layer}, n_embd {n_embd}, n_head {n_head}, block_size {block_size}, vocab {vocab_size:,}",
+                        "saved {saved} · n_layer {n_layer}, n_embd {n_embd}, n_head {n_head}, block_size {block_size}, vocab {vocab_size:,} · "
+                        "sampling with {precision} weights",
                         "**체크포인트** `{path}` · 스텝 **{step:,}** · 검증 손실 **{val_loss}** (바이트당 {val_bpb} 비트) · "
-                        "저장 {saved} · 층 {n_layer}개, 임베딩 {n_embd}차원, 헤드 {n_head}개, 블록 {block_size}, 어휘 {vocab_size:,}개"),
+                        "저장 {saved} · 층 {n_layer}개, 임베딩 {n_embd}차원, 헤드 {n_head}개, 블록 {block_size}, 어휘 {vocab_size:,}개 · "
+                        "샘플링 가중치 {precision}"),
     "no_checkpoint": ("No checkpoint yet: train first.", "아직 체크포인트가 없습니다. 먼저 학습하세요."),
     "checkpoint_error": ("**Cannot sample:** {message}", "**샘플을 만들 수 없습니다:** {message}"),
     "sample_problem": ("**Fix this first:** {message}", "**먼저 고쳐 주세요:** {message}"),

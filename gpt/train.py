@@ -138,7 +138,7 @@ def estimate_loss(model: GPT, splits: dict, cfg: Config, device: torch.device, d
             if index % world.size != world.rank:
                 continue
             with autocast(device, dtype):
-                _, loss = model(x, y)
+                _, loss = model(x, y, only_loss=True)
             total += loss.float()
         losses[name] = (world.sum(total) / cfg.eval_iters).item()
     model.train()
@@ -154,7 +154,7 @@ def train_step(model, optimizer, scaler, batches: list, grad_clip: float, device
         last = index == len(batches) - 1
         with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
             with autocast(device, dtype):
-                _, loss = model(x, y)
+                _, loss = model(x, y, only_loss=True)
             scaler.scale(loss / len(batches)).backward()
         total += loss.detach()
     if grad_clip > 0:

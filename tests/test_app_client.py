@@ -94,7 +94,7 @@ def test_train_streams_step_progress_until_done(client, idle):
     running_steps = [step for step in map(step_of, statuses) if step is not None]
     assert running_steps, statuses
     assert running_steps == sorted(running_steps)
-    assert statuses[-1].startswith("reached max_steps (200). Checkpoint: `"), statuses[-1]
+    assert statuses[-1].startswith("Done: reached max_steps (200). Checkpoint: `"), statuses[-1]
     progress = outputs[-1][1]
     assert 'value="1.0000"' in progress and "step 200 / 200" in progress
 
@@ -212,7 +212,7 @@ def test_a_named_run_through_the_api_and_crafted_run_names_are_refused(client, i
     named_file = idle.storage.root / "checkpoints" / "실험-1" / "ckpt.pt"
     outputs = list(client.submit(**train_args(run_name="실험-1", max_steps=20, eval_interval=10,
                                               sample_every_eval=False), api_name="/train"))
-    assert outputs[-1][0] == f"reached max_steps (20). Checkpoint: `{named_file}`", outputs[-1][0]
+    assert outputs[-1][0] == f"Done: reached max_steps (20). Checkpoint: `{named_file}`", outputs[-1][0]
     assert ["실험-1", "실험-1"] in [choice for output in outputs if isinstance(output[-1], dict)
                                     for choice in output[-1].get("choices", [])]
     assert idle.storage.checkpoint.read_bytes() == default_run

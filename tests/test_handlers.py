@@ -163,7 +163,8 @@ def test_tiny_run_finishes_and_the_view_shows_it(app, tmp_path):
     assert (tmp_path / "checkpoints" / "ckpt.pt").is_file()
 
     status, progress, figure, latest_sample, log, train, stop, resume, fresh = app.job_view(state, OWNER, "en")
-    assert "reached max_steps (20)" in status and "ckpt.pt" in status
+    assert status.startswith("Done: reached max_steps (20)") and "ckpt.pt" in status
+    assert app.job_view(state, OWNER, "ko")[0].startswith("완료: max_steps(20)에 도달했습니다.")
     assert "step 20 / 20" in progress and "<progress" in progress
     traces = {trace.name: trace for trace in figure.data}
     assert set(traces) == {"train loss (batch)", "train loss (eval)", "val loss"}
@@ -189,7 +190,7 @@ def test_follow_yields_the_finished_view_once_and_returns(app):
     views = asyncio.run(collect())
     assert len(views) == 1
     assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 3  # job_outputs of app.py
-    assert "reached max_steps (10)" in views[0][0]
+    assert "Done: reached max_steps (10)" in views[0][0]
     assert all(update_of(lock)["interactive"] is True for lock in views[0][9:-1])
     assert update_of(views[0][-1])["choices"] == [("(default)", "")]  # the Sample tab's run picker
 

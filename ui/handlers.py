@@ -234,6 +234,8 @@ class TrainerApp:
             status = message("stopping", language)
         elif state.status == "finished" and state.finish_reason == "stopped":
             status = message("stopped", language, step=state.step, checkpoint=state.checkpoint)
+        elif state.status == "finished" and state.finish_reason == "done" and state.step == state.max_steps:
+            status = message("finished_done", language, step=state.step, checkpoint=state.checkpoint)
         elif state.status == "finished":
             status = message("finished", language, message=state.message, checkpoint=state.checkpoint)
         elif state.error_kind in ("architecture", "tokenizer"):

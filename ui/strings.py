@@ -98,6 +98,8 @@ MESSAGES = {
     "running": ("Training: step {step:,} of {max_steps:,}.", "학습 중: {max_steps:,} 스텝 중 {step:,}."),
     "stopping": ("Stopping after the current step…", "현재 스텝이 끝나면 멈춥니다…"),
     "finished": ("{message}. Checkpoint: `{checkpoint}`", "{message}. 체크포인트: `{checkpoint}`"),
+    "finished_done": ("Done: reached max_steps ({step:,}). Checkpoint: `{checkpoint}`",
+                      "완료: max_steps({step:,})에 도달했습니다. 체크포인트: `{checkpoint}`"),
     "stopped": ("Stopped at step {step:,}; checkpoint saved to `{checkpoint}`. Train again to resume.",
                 "{step:,} 스텝에서 멈췄습니다. 체크포인트 저장 위치: `{checkpoint}`. 다시 학습하면 이어서 진행합니다."),
     "failed": ("**Training stopped:** {message}", "**학습이 멈췄습니다:** {message}"),

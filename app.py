@@ -80,8 +80,8 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
 
         with gr.Tabs():
             with gr.Tab(label("tab_train"), id="train"):
-                preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label=label("preset"),
-                                     info=label("preset_info"), elem_id="preset")
+                preset = gr.Dropdown([(label(f"preset_{key}"), key) for key in PRESETS], value=DEFAULT_PRESET,
+                                     label=label("preset"), info=label("preset_info"), elem_id="preset")
                 summary = gr.Markdown(elem_id="config-summary")
                 problems = gr.Markdown(elem_id="config-problems")
                 controls = {}

@@ -270,6 +270,20 @@ def test_korean_browser_gets_korean_messages(server, browser):
         context.close()
 
 
+def test_presets_are_named_in_the_page_language_and_fill_the_sliders(server, browser):
+    for locale, quick, original in (("en-US", "CPU quick", "Original recipe (GPU)"),
+                                    ("ko-KR", "CPU 빠른 학습", "원래 레시피 (GPU)")):
+        context, page = open_page(browser, server[1], locale)
+        try:
+            assert quick in page.locator("#preset input").input_value()
+            page.locator("#preset input").click()
+            page.get_by_role("option", name=original).click()
+            page.wait_for_function("document.querySelector('#n_layer input[type=number]').value === '6'")
+            assert page.locator("#n_embd input[type=number]").input_value() == "384"
+        finally:
+            context.close()
+
+
 def test_plot_heading_is_translated(server, browser):
     for locale, heading in (("en-US", "Loss"), ("ko-KR", "손실")):
         context, page = open_page(browser, server[1], locale)

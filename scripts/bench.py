@@ -47,37 +47,42 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def step_timings(step, warmup: int, steps: int) -> list[float]:
+    """Seconds of each call of `step` after `warmup` untimed ones."""
+    timings = []
+    for index in range(warmup + steps):
+        started = time.perf_counter()
+        step()
+        if index >= warmup:
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def random_batch(cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device) for _ in range(2))
+
+
 def time_training(cfg, device, dtype, compiled: bool, warmup: int, steps: int) -> list[float]:
     torch.manual_seed(0)
     model = GPT(cfg).to(device)
     runnable = torch.compile(model) if compiled else model
     optimizer = model.optimizer(cfg.lr, cfg.weight_decay, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    x = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
-    y = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
-    timings = []
-    for index in range(warmup + steps):
-        started = time.perf_counter()
-        train_step(runnable, optimizer, scaler, [(x, y)] * cfg.grad_accum_steps, cfg.grad_clip, device, dtype).item()
-        if index >= warmup:
-            timings.append(time.perf_counter() - started)
-    return timings
+    x, y = random_batch(cfg, device)
+    return step_timings(lambda: train_step(runnable, optimizer, scaler, [(x, y)] * cfg.grad_accum_steps,
+                                           cfg.grad_clip, device, dtype).item(), warmup, steps)
 
 
 def time_reference_training(cfg, device, warmup: int, steps: int) -> list[float]:
     torch.manual_seed(0)
     model = ReferenceGPT(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    x = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
-    y = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.block_size), device=device)
-    timings = []
-    for index in range(warmup + steps):
-        started = time.perf_counter()
+    x, y = random_batch(cfg, device)
+
+    def step():
         for _ in range(cfg.grad_accum_steps):
             reference_train_step(model, optimizer, x, y, cfg.grad_clip)
-        if index >= warmup:
-            timings.append(time.perf_counter() - started)
-    return timings
+    return step_timings(step, warmup, steps)
 
 
 SAMPLING = {"temperature": 0.9, "top_k": 50}  # the app's and CLI's defaults

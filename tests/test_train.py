@@ -296,13 +296,19 @@ def test_a_corrupt_checkpoint_is_refused_before_training(cfg):
 # Stopping and diverging
 
 
-def test_stop_saves_and_finishes(cfg):
+def train_stopping(cfg: Config, at_step: int, request_stop) -> list:
+    """All events of a run whose stop event is handed to request_stop once step at_step is logged."""
     stop = threading.Event()
     events = []
-    for event in train(cfg.replace(max_steps=50, eval_interval=50, log_interval=1), stop):
+    for event in train(cfg, stop):
         events.append(event)
-        if isinstance(event, StepDone) and event.step == 3:
-            stop.set()
+        if isinstance(event, StepDone) and event.step == at_step:
+            request_stop(stop)
+    return events
+
+
+def test_stop_saves_and_finishes(cfg):
+    events = train_stopping(cfg.replace(max_steps=50, eval_interval=50, log_interval=1), 3, threading.Event.set)
     assert events[-1].reason == "stopped" and events[-1].step == 3
     assert "stopped at step 3" in events[-1].message
     assert isinstance(events[-2], CheckpointSaved) and events[-2].step == 3
@@ -313,12 +319,8 @@ def test_stop_saves_and_finishes(cfg):
 
 
 def test_stop_from_another_thread(cfg):
-    stop = threading.Event()
-    events = []
-    for event in train(cfg.replace(max_steps=10_000, eval_interval=10_000, log_interval=1), stop):
-        events.append(event)
-        if isinstance(event, StepDone) and event.step == 2:
-            threading.Thread(target=stop.set).start()
+    events = train_stopping(cfg.replace(max_steps=10_000, eval_interval=10_000, log_interval=1), 2,
+                            lambda stop: threading.Thread(target=stop.set).start())
     assert events[-1].reason == "stopped" and events[-1].step < 10_000
 
 

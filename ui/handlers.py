@@ -26,7 +26,7 @@ from gpt.device import pick_device
 from gpt.model import count_parameters, estimate_training_memory, training_flops_per_token
 from gpt.sample import LoadedModel, load_model, token_bytes_table
 from gpt.tokenizer import TokenizerError, load_tokenizer
-from gpt.train import memory_problem, time_training_step
+from gpt.train import memory_problems, time_training_step
 
 from .job import JobBusy, JobState, TrainingJob
 from .plots import loss_figure
@@ -107,6 +107,10 @@ def _human_bytes(number: float) -> str:
     return f"{number / 2**10:.0f} KiB"
 
 
+def invalid_message(problems: list[tuple[str, str]], language: str) -> str:
+    return message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems))
+
+
 class TrainerApp:
     def __init__(self, storage: Storage):
         self.storage = storage
@@ -156,12 +160,12 @@ class TrainerApp:
         """(summary of what the config means, problems to fix) as Markdown."""
         cfg = self.config_from_controls({**values, "vocab_size": self.data_vocab_size(vocab_size)})
         problems = cfg.problems()
-        problem_text = message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems)) if problems else ""
         if any(name in ("n_embd", "n_head", "n_layer", "block_size", "batch_size") for name, _ in problems):
-            return "", problem_text
+            return "", invalid_message(problems, language)
         device = pick_device(cfg.device)
-        if not problems and (too_big := memory_problem(cfg, device)):
-            problem_text = message("invalid", language, problems=f"- {too_big}")
+        # A config too big for memory still gets its summary: the memory figure is the point.
+        problems = problems or memory_problems(cfg, device)
+        problem_text = invalid_message(problems, language) if problems else ""
         tokens_per_step = cfg.batch_size * cfg.block_size
         if measured_seconds is not None:
             step_seconds, how = measured_seconds, message("measured", language)
@@ -192,14 +196,13 @@ class TrainerApp:
         if self.job.snapshot().active:
             return message("busy", language)
         cfg = self.config_from_controls({**values, "vocab_size": vocab_size})
-        if problems := cfg.problems():
-            return message("invalid", language, problems="\n".join(f"- {text}" for _, text in problems))
         try:
-            too_big = memory_problem(cfg, pick_device(cfg.device))
-        except ConfigError as error:
-            return message("invalid", language, problems=f"- {error}")
-        if too_big:  # refused before the resume-or-fresh question: the settings must change first
-            return message("invalid", language, problems=f"- {too_big}")
+            # Too big for memory is refused here, before the resume-or-fresh question: the settings must change.
+            problems = cfg.problems() or memory_problems(cfg, pick_device(cfg.device))
+        except ConfigError as error:  # a device that is not there
+            problems = error.problems
+        if problems:
+            return invalid_message(problems, language)
         if resume_mode not in RESUME_MODES:
             return f"resume_mode must be one of {', '.join(RESUME_MODES)}"
         try:
@@ -383,22 +386,12 @@ class TrainerApp:
         return (gr.update(choices=self.run_choices(language, runs), value=chosen), *self.run_view(chosen, language))
 
     def run_view(self, run_name: str | None, language: str) -> tuple:
-        """The run's checkpoint described, and the file for the download button (copied only on request)."""
-        try:
-            path = self.storage.checkpoint_of("" if run_name is None else run_name)
-        except ConfigError:
-            path = None
-        info = self.checkpoint_info(language, run_name)
-        # Offer the file only once it has loaded safely: never a download of a refused (e.g. malicious) file.
-        loadable = path is not None and path.is_file() and self._loads(run_name)
-        return info, gr.update(value=str(path) if loadable else None, visible=loadable)
+        """The run's checkpoint described, and the file for the download button (copied only on request).
 
-    def _loads(self, run_name: str) -> bool:
-        try:
-            self.loaded_model(run_name)
-        except (CheckpointError, TokenizerError, ConfigError):
-            return False
-        return True
+        The file is offered only once it has loaded safely: never a download of a refused (e.g. malicious) file.
+        """
+        info, loaded_path = self._describe_checkpoint(language, run_name)
+        return info, gr.update(value=str(loaded_path) if loaded_path else None, visible=loaded_path is not None)
 
     def loaded_model(self, run_name: str = "") -> LoadedModel:
         """The run's latest checkpoint, reloaded when the file changed (training saves a new one).
@@ -419,24 +412,28 @@ class TrainerApp:
             return self._loaded[2]
 
     def checkpoint_info(self, language: str, run_name: str | None = "") -> str:
+        return self._describe_checkpoint(language, run_name)[0]
+
+    def _describe_checkpoint(self, language: str, run_name: str | None) -> tuple[str, Path | None]:
+        """The run's checkpoint described, and its file when it loaded (None when there is none or it was refused)."""
         run_name = "" if run_name is None else run_name
         try:
             path = self.storage.checkpoint_of(run_name)
         except ConfigError as error:
-            return message("sample_problem", language, message=str(error))
+            return message("sample_problem", language, message=str(error)), None
         if not path.is_file():
-            return message("no_checkpoint", language)
+            return message("no_checkpoint", language), None
         try:
             info = self.loaded_model(run_name).checkpoint_info
         except (CheckpointError, TokenizerError) as error:
-            return message("checkpoint_error", language, message=str(error))
+            return message("checkpoint_error", language, message=str(error)), None
         cfg = info["cfg"]
         val_loss = f"{info['val_loss']:.4f}" if info.get("val_loss") is not None else "—"
         val_bpb = f"{info['val_bpb']:.3f}" if info.get("val_bpb") is not None else "—"
         saved = datetime.fromtimestamp(info["saved_at"]).strftime("%Y-%m-%d %H:%M:%S") if info.get("saved_at") else "—"
         return message("checkpoint_info", language, path=info["path"], step=info["step"], val_loss=val_loss,
                        val_bpb=val_bpb, saved=saved, precision=info["precision"],
-                       **{k: cfg[k] for k in ("n_layer", "n_embd", "n_head", "block_size", "vocab_size")})
+                       **{k: cfg[k] for k in ("n_layer", "n_embd", "n_head", "block_size", "vocab_size")}), path
 
     def sample(self, prompt: str, temperature: float, top_k: int, top_p: float, max_new_tokens: int, seed: int,
                language: str, run_name: str | None = ""):

@@ -21,6 +21,7 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from gpt.config import Config  # noqa: E402
+from gpt.device import INFERENCE_PRECISIONS, available_devices, offered_dtypes  # noqa: E402
 from ui.handlers import (CONTROL_FIELDS, CORPUS_CHOICES, DEFAULT_PRESET, PRESETS, RESUME_MODES, Storage,  # noqa: E402
                          TrainerApp, max_upload_bytes)
 from ui.strings import i18n, label, language_of  # noqa: E402
@@ -135,6 +136,13 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
                                                                 elem_id="temperature")
                             controls["top_k"] = gr.Slider(0, 1000, value=preset_values["top_k"], step=1, precision=0,
                                                           label=label("top_k"), info=label("top_k_info"), elem_id="top_k")
+                gr.Markdown(label("group_device"))
+                with gr.Row():
+                    controls["device"] = gr.Dropdown(available_devices(), value=preset_values["device"],
+                                                     label=label("device"), info=label("device_info"), elem_id="device")
+                    # float16 is listed where a GPU has it; by name (the API) it is accepted anywhere.
+                    controls["dtype"] = gr.Dropdown(offered_dtypes(), value=preset_values["dtype"], allow_custom_value=True,
+                                                    label=label("dtype"), info=label("dtype_info"), elem_id="dtype")
                 controls["run_name"] = gr.Textbox(value="", max_lines=1, label=label("run_name"),
                                                   info=label("run_name_info"), elem_id="run_name")
                 with gr.Row():
@@ -188,6 +196,9 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
                     sample_max_new_tokens = gr.Slider(1, 1000, value=defaults.sample_max_new_tokens, step=1, precision=0,
                                                       label=label("max_new_tokens"), elem_id="sample-max-new-tokens")
                     sample_seed = gr.Number(value=-1, precision=0, label=label("seed"), elem_id="sample-seed")
+                    sample_precision = gr.Dropdown(["auto", *INFERENCE_PRECISIONS], value="auto",
+                                                   label=label("sample_precision"), info=label("sample_precision_info"),
+                                                   elem_id="sample-precision")
                 generate_button = gr.Button(label("generate"), variant="primary", elem_id="generate-button")
                 sample_note = gr.Markdown(elem_id="sample-note")
                 output = gr.Textbox(label=label("output"), lines=14, interactive=False, elem_id="sample-output")
@@ -239,9 +250,10 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         def prepare(corpus_choice, files, vocab, token, request: gr.Request = None, progress=gr.Progress()):
             return app.prepare_data(corpus_choice, files, vocab, token or "", language_of(request), progress)
 
-        def sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, run_name, request: gr.Request = None):
+        def sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, run_name, precision,
+                   request: gr.Request = None):
             yield from app.sample(prompt_text, temperature, top_k, top_p, max_new_tokens, seed, language_of(request),
-                                  run_name)
+                                  run_name, precision)
 
         def refresh_sample_tab(run_name, request: gr.Request = None):
             return app.sample_tab_view(run_name, language_of(request))
@@ -278,8 +290,9 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
         refresh_button.click(refresh_sample_tab, run_picker, sample_tab_outputs, api_visibility="private")
         run_picker.change(show_run, run_picker, [checkpoint_info, download_button], api_visibility="private")
         generate_button.click(
-            named(sample, ["prompt", "temperature", "top_k", "top_p", "max_new_tokens", "seed", "run_name"]),
-            [prompt, sample_temperature, sample_top_k, sample_top_p, sample_max_new_tokens, sample_seed, run_picker],
+            named(sample, ["prompt", "temperature", "top_k", "top_p", "max_new_tokens", "seed", "run_name", "precision"]),
+            [prompt, sample_temperature, sample_top_k, sample_top_p, sample_max_new_tokens, sample_seed, run_picker,
+             sample_precision],
             [output, sample_note], api_name="sample", concurrency_limit=8)
 
         demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(

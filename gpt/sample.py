@@ -77,7 +77,6 @@ def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int = 0, to
     return choice if candidate_ids is None else candidate_ids.gather(-1, choice)
 
 
-@torch.inference_mode()
 def generate(
     model: GPT,
     prompt_ids: list[int],
@@ -104,23 +103,30 @@ def generate(
     # Keys and values come out in the autocast type, or else in the weights' own type.
     cache_dtype = dtype if dtype != torch.float32 else next(model.parameters()).dtype
     cache = KVCache(model, 1, device, cache_dtype) if use_cache else None
+
+    def next_logits(tokens: torch.Tensor) -> torch.Tensor:
+        # Every mode is entered and left within one call, never held across a `yield`: leaving
+        # inference mode restores the thread's dispatch state, which silently switched off an
+        # autocast entered inside it, and the caller may change modes between two tokens.
+        with torch.inference_mode(), autocast(device, dtype):
+            return model(tokens, cache=cache)[0][:, -1, :]
+
     try:
-        with autocast(device, dtype):
-            logits, _ = model(context, cache=cache)
-            for produced in range(1, max_new_tokens + 1):
-                next_id = pick_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (1, 1)
-                yield int(next_id)
-                if produced == max_new_tokens:
-                    break
-                context = torch.cat([context, next_id], dim=1)[:, -block_size:]
-                if cache is None:
-                    logits, _ = model(context)
-                elif cache.length == block_size:
-                    # Positions end at block_size: start again from the last half window.
-                    cache.reset()
-                    logits, _ = model(context[:, -(block_size // 2):], cache=cache)
-                else:
-                    logits, _ = model(next_id, cache=cache)
+        logits = next_logits(context)
+        for produced in range(1, max_new_tokens + 1):
+            next_id = pick_next_token(logits, temperature, top_k, top_p, generator)  # (1, 1)
+            yield int(next_id)
+            if produced == max_new_tokens:
+                break
+            context = torch.cat([context, next_id], dim=1)[:, -block_size:]
+            if cache is None:
+                logits = next_logits(context)
+            elif cache.length == block_size:
+                # Positions end at block_size: start again from the last half window.
+                cache.reset()
+                logits = next_logits(context[:, -(block_size // 2):])
+            else:
+                logits = next_logits(next_id)
     finally:
         model.train(was_training)
 

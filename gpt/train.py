@@ -18,7 +18,8 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -30,8 +31,8 @@ from .checkpoint import (BEST_NAME, ArchitectureMismatch, CheckpointError, archi
 from .config import Config, ConfigError
 from .data import DataError, DataInfo, Progress, get_batch, open_tokens, prepare_builtin, read_meta
 from .distributed import World, join_world
-from .device import (autocast, describe, enable_fast_matmul, pick_device, pick_dtype, should_compile,
-                     use_cpu_cores)
+from .device import (autocast, choose_dtype, cpu_features, describe, enable_fast_matmul, pick_device, pick_dtype,
+                     should_compile, use_cpu_cores)
 from .health import Advice, HealthMonitor
 from .model import GPT, estimate_training_memory
 from .sample import TextStream, generate
@@ -55,6 +56,8 @@ class Started:
     resumed: bool
     device: str
     dtype: str
+    dtype_reason: str  # why this number type (a locale key: "requested", "cpu_amx", "cpu_no_bf16", ...)
+    cpu_features: str  # "avx2 yes, avx512 yes, avx512_bf16 yes, amx yes"
     parameters: int
     vocab_size: int
     train_tokens: int
@@ -100,9 +103,11 @@ class CheckpointSaved:
 @dataclass
 class Finished:
     step: int
-    reason: str  # "done", "stopped", "diverged" or "out_of_memory"
-    message: str
+    reason: str  # "done", "stopped", "diverged", "out_of_memory" or "failed"
+    message: str  # a plain sentence: what happened, what was kept, what to try
     checkpoint: str | None
+    values: dict = field(default_factory=dict)  # the message's parts, for other languages
+    detail: str = ""  # for "failed": the error's own first line, for the log and bug reports
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +255,49 @@ def _copy_atomically(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
+FAILED_PHASES = {"step": "the training step", "evaluation": "the loss evaluation", "sample": "the sample",
+                 "save": "saving the checkpoint"}
+
+
+def failure(error: BaseException, phase: str, step: int, checkpoint_file: Path, device: torch.device,
+            dtype_name: str, compiled: bool) -> Finished:
+    """The run's end after an error: what failed, what was kept, what to try, as a plain sentence.
+
+    Out of memory gets the tutorial's tips for a smaller config. Anything else is reported with
+    the setting most likely to blame (compiling, then the number type); its traceback goes to
+    stderr and its first line into `detail`, for a bug report.
+    """
+    kept_step = _saved_step(checkpoint_file)
+    kept = (f"the last checkpoint ({checkpoint_file}, step {kept_step:,}) is kept" if kept_step is not None
+            else "no checkpoint was saved yet")
+    values = dict(phase=phase, step=step, device=device.type, dtype=dtype_name, checkpoint=str(checkpoint_file),
+                  kept_step=kept_step)
+    if is_out_of_memory(error):
+        return Finished(step, "out_of_memory", f"the {device.type} device ran out of memory at step {step:,}; "
+                                               f"{kept}. Try {MEMORY_TIPS}", None, values)
+    traceback.print_exception(error)
+    if compiled:
+        values["suggestion"] = "compile off"
+    elif dtype_name != "float32":
+        values["suggestion"] = "precision float32"
+    else:
+        values["suggestion"] = "a smaller config"
+    detail = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
+    return Finished(step, "failed", f"{FAILED_PHASES[phase]} failed at step {step:,} ({dtype_name} on {device.type}); "
+                                    f"{kept}. Try {values['suggestion']}", None, values, detail)
+
+
+def _saved_step(checkpoint_file: Path) -> int | None:
+    """The step of the checkpoint on disk, without loading its tensors (None when there is none)."""
+    if not checkpoint_file.exists():
+        return None
+    try:
+        return int(load_checkpoint(checkpoint_file)["step"])
+    except (CheckpointError, KeyError, ValueError):
+        return None
+
+
+
 # ---------------------------------------------------------------------------------------------
 # The loop
 
@@ -304,7 +352,8 @@ def train(
     if device.type == "cpu":
         use_cpu_cores(share=world.local_size)
     enable_fast_matmul(device)
-    dtype = pick_dtype(device, cfg.dtype)
+    dtype_choice = choose_dtype(device, cfg.dtype)
+    dtype = dtype_choice.dtype
     check_memory(cfg, device)
 
     world.barrier()  # every process has looked before rank 0 moves the old run away
@@ -343,7 +392,8 @@ def train(
 
     if world.is_main:
         yield Started(step, cfg.max_steps, resuming, describe(device) + (f" x {world.size} processes" if world.enabled else ""),
-                      str(dtype).removeprefix("torch.") + (", compiled" if compiled else ""), model.num_parameters(), cfg.vocab_size, len(train_tokens),
+                      dtype_choice.name + (", compiled" if compiled else ""), dtype_choice.reason, str(cpu_features()),
+                      model.num_parameters(), cfg.vocab_size, len(train_tokens),
                       len(val_tokens), tokens_per_step, str(checkpoint_file), str(archived) if archived else None,
                       cfg, list(history))
     if step >= cfg.max_steps:
@@ -363,9 +413,12 @@ def train(
     started = last_log_time = time.perf_counter()
     last_log_step = step
     batches = next_batches()
-    # Running out of memory (in a step, an evaluation or a sample) ends the run, keeping the checkpoint.
+    # Any error in a step, an evaluation, a sample or a save ends the run with a sentence that says
+    # what failed and what to try; the last checkpoint on disk stays as it was.
+    phase = "step"
     try:
         while step < cfg.max_steps:
+            phase = "step"
             if world.any(stop.is_set()):
                 save()
                 yield CheckpointSaved(step, str(checkpoint_file), None)
@@ -393,6 +446,7 @@ def train(
                 last_log_step, last_log_time = step, now
 
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
+                phase = "evaluation"
                 eval_started = time.perf_counter()
                 losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype, world)
                 val_bpb = bits_per_byte(losses["val"], data_info)
@@ -404,10 +458,12 @@ def train(
                 history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
                 if world.is_main:
                     yield from health.check(step, losses["train"], losses["val"], str(checkpoint_file.with_name(BEST_NAME)))
+                phase = "sample"
                 if cfg.sample_every_eval and world.is_main:
                     yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
                 is_best = losses["val"] < best_val_loss
                 best_val_loss = min(best_val_loss, losses["val"])
+                phase = "save"
                 save()
                 best_file = checkpoint_file.with_name(BEST_NAME)
                 if is_best and world.is_main:
@@ -415,12 +471,8 @@ def train(
                 yield CheckpointSaved(step, str(checkpoint_file), str(best_file) if is_best else None)
                 # Evaluation time is not training time: keep tokens/s honest.
                 last_log_time += time.perf_counter() - eval_started
-    except RuntimeError as error:
-        if not is_out_of_memory(error):
-            raise
-        kept = f"the last checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else "nothing was saved"
-        yield Finished(step, "out_of_memory", f"the {device.type} device ran out of memory at step {step:,}; "
-                                              f"{kept}. Try {MEMORY_TIPS}", None)
+    except Exception as error:  # noqa: BLE001 (every error becomes a sentence; the traceback goes to stderr)
+        yield failure(error, phase, step, checkpoint_file, device, dtype_choice.name, compiled)
         return
 
     yield Finished(step, "done", f"reached max_steps ({cfg.max_steps:,})", str(checkpoint_file))

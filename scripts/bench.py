@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from gpt.cli import add_config_flags, config_from_args, parse_config_args  # noqa: E402
-from gpt.device import describe, pick_device, pick_dtype, pick_inference_precision, should_compile, use_cpu_cores  # noqa: E402
+from gpt.device import (choose_dtype, cpu_features, describe, pick_device, pick_inference_precision,  # noqa: E402
+                        should_compile, use_cpu_cores)
+from gpt.locales import text  # noqa: E402
 from gpt.model import GPT, training_flops_per_token  # noqa: E402
 from gpt.sample import for_inference, generate  # noqa: E402
 from gpt.train import train_step  # noqa: E402
@@ -128,7 +130,8 @@ def main() -> int:
     device = pick_device(cfg.device)
     if device.type == "cpu":
         use_cpu_cores()
-    auto_dtype = pick_dtype(device, cfg.dtype)
+    auto_choice = choose_dtype(device, cfg.dtype)
+    auto_dtype = auto_choice.dtype
     flops_per_step = training_flops_per_token(cfg) * cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
 
@@ -170,7 +173,8 @@ def main() -> int:
     by_mode = {row["mode"]: row for row in rows}
     default = by_mode.get("auto", rows[-1])
     result = {
-        "device": describe(device), "auto_dtype": str(auto_dtype).removeprefix("torch."),
+        "device": describe(device), "cpu_features": str(cpu_features()), "auto_dtype": auto_choice.name,
+        "auto_dtype_reason": text("dtype_reason." + auto_choice.reason),
         "config": {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "batch_size")},
         "train_tokens_per_s": default["tokens_per_s"],
         "train_tokens_per_s_fp32_eager": by_mode["fp32-eager"]["tokens_per_s"] if "fp32-eager" in by_mode else None,
@@ -180,7 +184,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"device: {result['device']}, automatic dtype: {result['auto_dtype']}, config: {result['config']}\n")
+    print(f"device: {result['device']}, CPU features: {result['cpu_features']}")
+    print(f"automatic dtype: {result['auto_dtype']} ({result['auto_dtype_reason']}), config: {result['config']}\n")
     print("| mode | dtype | ms/step | tokens/s | GFLOP/s | matmul peak GFLOP/s | fraction of peak |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for row in rows:

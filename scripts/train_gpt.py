@@ -19,6 +19,7 @@ from tqdm import tqdm  # noqa: E402
 from gpt.cli import PreparationBar, add_config_flags, config_from_args, fail, parse_config_args  # noqa: E402
 from gpt.data import Progress  # noqa: E402
 from gpt.distributed import leave_world  # noqa: E402
+from gpt.locales import text  # noqa: E402
 from gpt.train import (USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started,  # noqa: E402
                        StepDone, train)
 
@@ -54,7 +55,7 @@ def main() -> int:
             show(events)
         else:  # under torchrun only rank 0 speaks
             for event in events:
-                if isinstance(event, Finished) and event.reason in ("diverged", "out_of_memory"):
+                if isinstance(event, Finished) and event.reason in ("diverged", "out_of_memory", "failed"):
                     return 1
         finished_cleanly = True
     except USER_ERRORS as error:
@@ -75,7 +76,8 @@ def show(events) -> None:
             if isinstance(event, Progress):
                 preparing.show(event)
             elif isinstance(event, Started):
-                print(f"device: {event.device}, {event.dtype}")
+                print(f"device: {event.device}, {event.dtype} ({text('dtype_reason.' + event.dtype_reason)})")
+                print(f"CPU features: {event.cpu_features}")
                 print(f"vocab size: {event.vocab_size:,}")
                 print(f"train tokens: {event.train_tokens:,}  val tokens: {event.val_tokens:,}")
                 print(f"parameters: {event.parameters:,}  tokens per step: {event.tokens_per_step:,}")
@@ -102,7 +104,9 @@ def show(events) -> None:
                 if bar is not None:
                     bar.close()
                     bar = None
-                if event.reason in ("diverged", "out_of_memory"):
+                if event.reason in ("diverged", "out_of_memory", "failed"):
+                    if event.detail:
+                        print(f"error detail: {event.detail}", file=sys.stderr)
                     fail(event.message, code=1)
                 print(f"{event.message}; checkpoint: {event.checkpoint}")
     finally:

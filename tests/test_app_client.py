@@ -25,7 +25,8 @@ OTHER = "client-b"
 def train_args(**changes) -> dict:
     values = dict(block_size=32, n_layer=1, n_head=2, n_embd=32, dropout=0.0, batch_size=4, lr=1e-3, max_steps=200,
                   grad_clip=1.0, lr_schedule="constant", eval_interval=100, eval_iters=2, sample_every_eval=True,
-                  sample_max_new_tokens=12, temperature=0.9, top_k=50, run_name="", vocab_size=TEST_VOCAB_SIZE,
+                  sample_max_new_tokens=12, temperature=0.9, top_k=50, device="cpu", dtype="float32", run_name="",
+                  vocab_size=TEST_VOCAB_SIZE,
                   resume_mode="ask", owner=OWNER)
     values.update(changes)
     return values
@@ -87,8 +88,8 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert job.status().success
     assert len(outputs) >= 2, [o[0] for o in outputs]
     for output in outputs:
-        # status, progress, plot, sample, log, 17 controls (run_name last), preset, vocab_size, run picker
-        assert len(output) == 25
+        # status, progress, plot, sample, log, 19 controls (run_name last), preset, vocab_size, run picker
+        assert len(output) == 27
 
     statuses = [output[0] for output in outputs]
     running_steps = [step for step in map(step_of, statuses) if step is not None]
@@ -263,3 +264,16 @@ def test_a_korean_client_gets_korean_messages(server, idle):
 
     korean = Client(server[1], verbose=False, headers={"Accept-Language": "ko-KR,ko;q=0.9,en;q=0.8"})
     assert korean.predict(owner=OWNER, api_name="/stop") == "진행 중인 학습이 없습니다."
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_train_and_sample_in_each_number_type_through_the_api(client, idle, dtype):
+    outputs = list(client.submit(**train_args(dtype=dtype, max_steps=20, eval_interval=10, run_name=f"type-{dtype}",
+                                              resume_mode="fresh"), api_name="/train"))
+    status, log, sample = outputs[-1][0], outputs[-1][4], outputs[-1][3]
+    assert status.startswith("Done: reached max_steps (20)"), status
+    assert f"({dtype}: as requested)" in log and "CPU features: avx2 " in log
+    assert sample.startswith("[step 20]\n")
+    text, note = client.predict(prompt="", temperature=0.9, top_k=50, top_p=1.0, max_new_tokens=12, seed=1,
+                                run_name=f"type-{dtype}", precision=dtype, api_name="/sample")
+    assert text.strip() and note == ""

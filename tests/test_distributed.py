@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from gpt.checkpoint import load_checkpoint
 
 from conftest import REPO_ROOT
@@ -57,3 +59,14 @@ def test_two_processes_match_one_and_resume(tmp_path, prepared):
     assert "resuming from step 30" in resumed.stdout
     assert sorted(evaluations(resumed)) == [40]
     assert load_checkpoint(double / "checkpoints" / "ckpt.pt")["step"] == 40
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_two_processes_train_sample_and_resume_in_a_smaller_type(tmp_path, prepared, dtype):
+    copy_data(prepared, tmp_path)
+    first = train(tmp_path, "--dtype", dtype, "--sample_every_eval", "true", "--max_steps", "20", processes=2)
+    assert sorted(evaluations(first)) == [10, 20]
+    assert f", {dtype} (as requested)" in first.stdout and "x 2 processes" in first.stdout
+    assert first.stdout.count("--- sample at step") == 2  # rank 0 samples, in that type
+    resumed = train(tmp_path, "--dtype", dtype, "--sample_every_eval", "true", "--max_steps", "30", processes=2)
+    assert "resuming from step 20" in resumed.stdout and sorted(evaluations(resumed)) == [30]

@@ -33,7 +33,8 @@ def controls(**changes) -> dict:
     """Values as the Train tab sends them: sliders send floats."""
     values = dict(block_size=32.0, n_layer=1.0, n_head=2.0, n_embd=32.0, dropout=0.0, batch_size=4.0, lr=1e-3,
                   max_steps=20.0, grad_clip=1.0, lr_schedule="constant", eval_interval=10.0, eval_iters=2.0,
-                  sample_every_eval=False, sample_max_new_tokens=8.0, temperature=0.9, top_k=50.0, run_name="")
+                  sample_every_eval=False, sample_max_new_tokens=8.0, temperature=0.9, top_k=50.0, device="cpu",
+                  dtype="float32", run_name="")  # a forced type: "auto" would differ from CPU to CPU
     assert set(values) == set(CONTROL_FIELDS)
     values.update(changes)
     return values
@@ -644,3 +645,30 @@ def test_the_page_warns_about_temporary_storage_in_both_languages(tmp_path):
     english, korean = LABELS["temporary_storage"]
     assert "lost when it restarts" in english and "영구 저장소" in korean
     assert warnings(Storage(tmp_path)) == []
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8"])
+def test_the_sample_tab_samples_in_each_precision_and_says_which(trained_app, precision):
+    outputs = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", precision))
+    text, note = outputs[-1]
+    assert text.strip() and note == ""
+    assert trained_app.loaded_model("", precision).checkpoint_info["precision"] == precision
+
+
+def test_the_sample_tab_refuses_an_unknown_precision(trained_app):
+    text, note = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", "int4"))[-1]
+    assert text == "" and "precision must be one of auto, float32, bfloat16, float16, int8, got 'int4'" in note
+
+
+def test_a_failure_while_sampling_is_a_sentence_that_keeps_the_text(trained_app, monkeypatch):
+    import gpt.sample
+
+    def broken(*args, **kwargs):
+        yield 5
+        raise RuntimeError("Expected query, key, and value to have the same dtype")
+    monkeypatch.setattr(gpt.sample, "generate", broken)
+    text, note = list(trained_app.sample("[채용]", 0.9, 50, 1.0, 12, 5, "en", "", "bfloat16"))[-1]
+    assert text.startswith("[채용]")
+    assert note == ("**Generating stopped:** the model failed while sampling with bfloat16 weights; the text so far is "
+                    "kept above. Try precision float32.")
+    assert "Error" not in note

@@ -38,8 +38,8 @@ def train_args(**changes) -> dict:
     # The sliders' largest max_steps and eval_interval: the run outlasts the module.
     values = dict(block_size=32, n_layer=1, n_head=2, n_embd=32, dropout=0.0, batch_size=16, lr=1e-3, max_steps=50000,
                   grad_clip=1.0, lr_schedule="constant", eval_interval=5000, eval_iters=2, sample_every_eval=False,
-                  sample_max_new_tokens=12, temperature=0.9, top_k=50, vocab_size=TEST_VOCAB_SIZE,
-                  resume_mode="ask", owner=OWNER)
+                  sample_max_new_tokens=12, temperature=0.9, top_k=50, device="cpu", dtype="float32",
+                  vocab_size=TEST_VOCAB_SIZE, resume_mode="ask", owner=OWNER)
     values.update(changes)
     return values
 

@@ -389,10 +389,28 @@ def test_running_out_of_memory_ends_the_run_and_keeps_the_checkpoint(cfg, monkey
         assert finished.step == 20 and load_checkpoint(checkpoint_of(cfg))["step"] == 15
 
 
-def test_an_error_that_is_not_out_of_memory_is_not_hidden(cfg, monkeypatch):
+def test_an_error_that_is_not_out_of_memory_ends_the_run_with_a_sentence_and_its_detail(cfg, monkeypatch, capsys):
     monkeypatch.setattr(gpt.train, "train_step", failing_at(1, RuntimeError("shape mismatch"), gpt.train.train_step))
-    with pytest.raises(RuntimeError, match="shape mismatch"):
-        run_training(cfg.replace(max_steps=5, eval_interval=5))
+    finished = run_training(cfg.replace(max_steps=5, eval_interval=5))[-1]
+    assert finished.reason == "failed" and finished.checkpoint is None
+    assert finished.message == ("the training step failed at step 0 (float32 on cpu); no checkpoint was saved yet. "
+                                "Try a smaller config")
+    assert "Error" not in finished.message
+    assert finished.detail == "RuntimeError: shape mismatch"  # for the log and bug reports
+    assert "shape mismatch" in capsys.readouterr().err  # the traceback, for whoever runs the server
+
+
+@pytest.mark.parametrize("where, phase", [("estimate_loss", "the loss evaluation"), ("sample_text", "the sample"),
+                                          ("_save", "saving the checkpoint")])
+def test_a_failure_in_an_evaluation_a_sample_or_a_save_names_it_and_keeps_the_last_checkpoint(cfg, monkeypatch, where,
+                                                                                                phase):
+    cfg = cfg.replace(max_steps=20, eval_interval=10, sample_every_eval=True, dtype="bfloat16")
+    monkeypatch.setattr(gpt.train, where, failing_at(2, ValueError("boom"), getattr(gpt.train, where)))
+    finished = run_training(cfg)[-1]
+    assert finished.reason == "failed"
+    assert finished.message == (f"{phase} failed at step 20 (bfloat16 on cpu); the last checkpoint "
+                                f"({checkpoint_of(cfg)}, step 10) is kept. Try precision float32")
+    assert load_checkpoint(checkpoint_of(cfg))["step"] == 10
 
 
 def test_a_sensible_learning_rate_does_not_count_as_divergence(cfg):

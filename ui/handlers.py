@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,8 @@ from gpt.checkpoint import CheckpointError, checkpoint_path, list_runs
 from gpt.config import PRESETS as PRESETS_BY_NAME
 from gpt.config import Config, ConfigError, run_name_problem
 from gpt.data import DataError, prepare_builtin, prepare_files, read_meta
-from gpt.device import pick_device
+from gpt.device import INFERENCE_PRECISIONS, choose_dtype, pick_device
+from gpt.locales import text
 from gpt.model import count_parameters, estimate_training_memory, training_flops_per_token
 from gpt.sample import LoadedModel, load_model, token_bytes_table
 from gpt.tokenizer import TokenizerError, load_tokenizer
@@ -36,7 +38,8 @@ from .strings import duration, label_text, message
 # sets the settings; the run name (where the checkpoints go) stays as the visitor typed it.
 SETTING_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout",
                   "batch_size", "lr", "max_steps", "grad_clip", "lr_schedule",
-                  "eval_interval", "eval_iters", "sample_every_eval", "sample_max_new_tokens", "temperature", "top_k")
+                  "eval_interval", "eval_iters", "sample_every_eval", "sample_max_new_tokens", "temperature", "top_k",
+                  "device", "dtype")
 CONTROL_FIELDS = (*SETTING_FIELDS, "run_name")
 INTEGER_FIELDS = {"block_size", "n_layer", "n_head", "n_embd", "batch_size", "max_steps", "eval_interval",
                   "eval_iters", "sample_max_new_tokens", "top_k", "vocab_size"}
@@ -162,7 +165,11 @@ class TrainerApp:
         problems = cfg.problems()
         if any(name in ("n_embd", "n_head", "n_layer", "block_size", "batch_size") for name, _ in problems):
             return "", invalid_message(problems, language)
-        device = pick_device(cfg.device)
+        try:
+            device = pick_device(cfg.device)
+        except ConfigError as error:  # a GPU asked for that this machine does not have
+            return "", invalid_message(error.problems, language)
+        precision = choose_dtype(device, cfg.dtype)
         # A config too big for memory still gets its summary: the memory figure is the point.
         problems = problems or memory_problems(cfg, device)
         problem_text = invalid_message(problems, language) if problems else ""
@@ -177,6 +184,7 @@ class TrainerApp:
         summary = message("summary", language, parameters=_human_count(count_parameters(cfg)),
                           tokens_per_step=tokens_per_step, memory=_human_bytes(estimate_training_memory(cfg)),
                           step_time=step_text, device=device.type, how=how, steps=cfg.max_steps,
+                          dtype=precision.name, dtype_reason=text("dtype_reason." + precision.reason, language),
                           total=duration(step_seconds * cfg.max_steps) if step_seconds else "—")
         return summary, problem_text
 
@@ -393,11 +401,14 @@ class TrainerApp:
         info, loaded_path = self._describe_checkpoint(language, run_name)
         return info, gr.update(value=str(loaded_path) if loaded_path else None, visible=loaded_path is not None)
 
-    def loaded_model(self, run_name: str = "") -> LoadedModel:
-        """The run's latest checkpoint, reloaded when the file changed (training saves a new one).
+    def loaded_model(self, run_name: str = "", precision: str = "auto") -> LoadedModel:
+        """The run's latest checkpoint in `precision`, reloaded when the file changed (training saves a new one).
 
         ConfigError for a run name that is not a folder inside checkpoints/: nothing outside is read.
         """
+        if precision not in ("auto", *INFERENCE_PRECISIONS):
+            raise ConfigError([("precision", f"precision must be one of auto, {', '.join(INFERENCE_PRECISIONS)}, "
+                                             f"got {precision!r}")])
         path = self.storage.checkpoint_of(run_name)
         with self._load_lock:
             if not path.is_file():
@@ -406,9 +417,10 @@ class TrainerApp:
                 raise CheckpointError(f"no checkpoint at {path}; train first")
             # The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart.
             tokenizer = Path(self.storage.config().tok_path)
-            mtime = (path.stat().st_mtime, tokenizer.stat().st_mtime if tokenizer.exists() else None)
+            mtime = (path.stat().st_mtime, tokenizer.stat().st_mtime if tokenizer.exists() else None, precision)
             if self._loaded is None or self._loaded[:2] != (str(path), mtime):
-                self._loaded = (str(path), mtime, load_model(path, tokenizer, "cpu"))
+                self._loaded = (str(path), mtime, load_model(path, tokenizer, "cpu",
+                                                             None if precision == "auto" else precision))
             return self._loaded[2]
 
     def checkpoint_info(self, language: str, run_name: str | None = "") -> str:
@@ -436,10 +448,13 @@ class TrainerApp:
                        **{k: cfg[k] for k in ("n_layer", "n_embd", "n_head", "block_size", "vocab_size")}), path
 
     def sample(self, prompt: str, temperature: float, top_k: int, top_p: float, max_new_tokens: int, seed: int,
-               language: str, run_name: str | None = ""):
+               language: str, run_name: str | None = "", precision: str | None = "auto"):
         """Yield (text so far, note) as tokens arrive, from the run's checkpoint ("": the default run)."""
         run_name = "" if run_name is None else run_name
+        precision = precision or "auto"
         problems = []
+        if precision not in ("auto", *INFERENCE_PRECISIONS):
+            problems.append(f"precision must be one of auto, {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
         if problem := run_name_problem(run_name, self.storage.config().out_dir):
             problems.append(problem)
         if temperature is None or not math.isfinite(temperature) or temperature < 0:
@@ -454,7 +469,7 @@ class TrainerApp:
             yield "", message("sample_problem", language, message="; ".join(problems))
             return
         try:
-            loaded = self.loaded_model(run_name)
+            loaded = self.loaded_model(run_name, precision)
         except (CheckpointError, TokenizerError) as error:
             yield "", message("checkpoint_error", language, message=str(error))
             return
@@ -470,11 +485,18 @@ class TrainerApp:
         note = "; ".join(notes)
         text = prompt
         last_yield = 0.0
-        for piece in loaded.stream(prompt, int(max_new_tokens), float(temperature), int(top_k), float(top_p),
-                                   None if seed is None or int(seed) < 0 else int(seed)):
-            text += piece
-            now = time.monotonic()
-            if now - last_yield > 0.05:  # at most 20 updates a second
-                yield text, note
-                last_yield = now
+        try:
+            for piece in loaded.stream(prompt, int(max_new_tokens), float(temperature), int(top_k), float(top_p),
+                                       None if seed is None or int(seed) < 0 else int(seed)):
+                text += piece
+                now = time.monotonic()
+                if now - last_yield > 0.05:  # at most 20 updates a second
+                    yield text, note
+                    last_yield = now
+        except Exception:  # noqa: BLE001 (the visitor gets a sentence; the server's log the traceback)
+            traceback.print_exc()
+            used = loaded.checkpoint_info["precision"]
+            yield text, message("sample_failed", language, precision=used,
+                                suggestion="float32" if used != "float32" else "a shorter text")
+            return
         yield text, note

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from gpt.checkpoint import ArchitectureMismatch, TokenizerMismatch
 from gpt.config import Config, ConfigError
 from gpt.data import Progress
+from gpt.locales import text
 from gpt.train import USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
 
 MAX_LOG_LINES = 300
@@ -129,10 +130,13 @@ class TrainingJob:
             detail = error.describe_differences() if isinstance(error, ArchitectureMismatch) else ""
             with self._lock:
                 self._update(status="failed", message=str(error), error_kind=kind, error_detail=detail, preparing=None)
-        except Exception as error:  # keep the server alive and say what happened
+        except Exception as error:  # keep the server alive and say what happened, in words
             traceback.print_exc()
+            detail = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
             with self._lock:
-                self._update(status="failed", message=f"training crashed: {type(error).__name__}: {error}",
+                self._log(f"error detail: {detail}")
+                self._update(status="failed", message="the run could not start because of an unexpected error; "
+                                                      "nothing was changed on disk. The log below has the details",
                              error_kind="crash", preparing=None)
 
     def _update(self, **changes) -> None:
@@ -157,8 +161,10 @@ class TrainingJob:
                          max_steps=event.max_steps, vocab_size=event.vocab_size, parameters=event.parameters,
                          device=f"{event.device}, {event.dtype}", checkpoint=event.checkpoint,
                          evaluations=list(event.history))
-            self._log(f"device {event.device} ({event.dtype}), {event.parameters:,} parameters, vocab "
+            self._log(f"device {event.device} ({event.dtype}: {text('dtype_reason.' + event.dtype_reason)}), "
+                      f"{event.parameters:,} parameters, vocab "
                       f"{event.vocab_size:,}, {event.train_tokens:,} train / {event.val_tokens:,} val tokens")
+            self._log(f"CPU features: {event.cpu_features}")
             if event.archived_checkpoint:
                 self._log(f"previous run kept as {event.archived_checkpoint}")
             if event.resumed:
@@ -184,7 +190,9 @@ class TrainingJob:
             self._update(checkpoint=event.path)
         elif isinstance(event, Finished):
             self._log(event.message)
-            failed = event.reason in ("diverged", "out_of_memory")
+            if event.detail:
+                self._log(f"error detail: {event.detail}")
+            failed = event.reason in ("diverged", "out_of_memory", "failed")
             self._update(status="failed" if failed else "finished", step=event.step, finish_reason=event.reason,
                          message=event.message, error_kind=event.reason if failed else "")
 

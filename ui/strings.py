@@ -59,6 +59,18 @@ LABELS = {
     "top_k_info": ("Sample only among the k likeliest tokens; 0 = all.", "가장 그럴듯한 k개 중에서만 고릅니다. 0이면 전체."),
     "top_p": ("top_p", "top_p"),
     "top_p_info": ("Sample among the likeliest tokens that add up to p; 1 = all.", "확률 합이 p가 될 때까지의 토큰 중에서 고릅니다. 1이면 전체."),
+    "group_device": ("### Device and precision", "### 장치와 정밀도"),
+    "device": ("device", "device (장치)"),
+    "device_info": ("auto: a GPU if there is one, else the CPU.", "auto: GPU가 있으면 GPU, 없으면 CPU."),
+    "dtype": ("precision (number type)", "precision (숫자 형식)"),
+    "dtype_info": ("auto: bfloat16 where the hardware computes it natively, else float32. float32 is exact and always "
+                   "works; weights and optimizer stay float32 either way.",
+                   "auto: 하드웨어가 bfloat16을 직접 계산하면 bfloat16, 아니면 float32. float32는 정확하고 언제나 "
+                   "동작합니다. 가중치와 옵티마이저는 어느 쪽이든 float32로 유지됩니다."),
+    "sample_precision": ("precision", "precision (정밀도)"),
+    "sample_precision_info": ("How the weights are stored while sampling: auto is int8 on most CPUs (fastest); "
+                              "float32 is exact.",
+                              "샘플링할 때 가중치를 저장하는 형식. auto는 대부분의 CPU에서 int8 (가장 빠름), float32는 정확합니다."),
     "run_name": ("Run name", "실행 이름"),
     "run_name_info": ("Empty: the default run (checkpoints/ckpt.pt). A name keeps the run's checkpoints apart in "
                       "checkpoints/<name>/ and resumes from there; letters, digits, '-', '_', '.' and spaces.",
@@ -134,9 +146,11 @@ MESSAGES = {
     "nothing_to_stop": ("No training run is in progress.", "진행 중인 학습이 없습니다."),
     "invalid": ("**Fix these first:**\n{problems}", "**먼저 고쳐 주세요:**\n{problems}"),
     "summary": ("**{parameters}** parameters · **{tokens_per_step:,}** tokens per step · about **{memory}** of memory · "
-                "about **{step_time}** per step on {device} ({how}) · {steps:,} steps ≈ **{total}**",
+                "about **{step_time}** per step on {device} ({how}) · {steps:,} steps ≈ **{total}** · "
+                "precision **{dtype}** ({dtype_reason})",
                 "파라미터 **{parameters}**개 · 스텝당 토큰 **{tokens_per_step:,}**개 · 메모리 약 **{memory}** · "
-                "{device}에서 스텝당 약 **{step_time}** ({how}) · {steps:,} 스텝 ≈ **{total}**"),
+                "{device}에서 스텝당 약 **{step_time}** ({how}) · {steps:,} 스텝 ≈ **{total}** · "
+                "정밀도 **{dtype}** ({dtype_reason})"),
     "estimated": ("estimated from a measurement on this device", "이 장치에서 측정한 값으로 추정"),
     "measured": ("measured with this config", "이 설정으로 직접 측정"),
     "measuring": ("measuring…", "측정 중…"),
@@ -158,6 +172,10 @@ MESSAGES = {
                         "샘플링 가중치 {precision}"),
     "no_checkpoint": ("No checkpoint yet: train first.", "아직 체크포인트가 없습니다. 먼저 학습하세요."),
     "checkpoint_error": ("**Cannot sample:** {message}", "**샘플을 만들 수 없습니다:** {message}"),
+    "sample_failed": ("**Generating stopped:** the model failed while sampling with {precision} weights; the text so far "
+                      "is kept above. Try precision {suggestion}.",
+                      "**생성이 멈췄습니다:** {precision} 가중치로 샘플링하다가 모델이 실패했습니다. 지금까지의 글은 위에 남아 "
+                      "있습니다. precision을 {suggestion}(으)로 바꿔 보세요."),
     "sample_problem": ("**Fix this first:** {message}", "**먼저 고쳐 주세요:** {message}"),
 }
 

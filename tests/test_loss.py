@@ -29,10 +29,13 @@ def chunked(hidden, weight, targets):
     return loss.detach(), hidden.grad, weight.grad
 
 
-@pytest.fixture
-def small_chunks(monkeypatch):
-    """Chunks of 7 rows for a vocabulary of 500: many chunks and a shorter last one."""
+@pytest.fixture(params=["one group", "groups"])
+def small_chunks(monkeypatch, request):
+    """Chunks of 7 rows for a vocabulary of 500: many chunks and a shorter last one; with "groups",
+    a gradient buffer of 3 chunks, so the weight's gradient is summed over groups (a shorter last one too)."""
     monkeypatch.setattr(gpt.loss, "LOGITS_PER_CHUNK", 7 * 500)
+    if request.param == "groups":
+        monkeypatch.setattr(gpt.loss, "GRADIENT_BUFFER_BYTES", 3 * 7 * 500 * 8)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

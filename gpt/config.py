@@ -1,17 +1,27 @@
-"""The one training configuration: fields, defaults and the checks that explain bad values.
+"""The one training configuration: fields, defaults, how each appears in the app, and the checks.
 
-The CLI turns every field into a flag of the same name and the app into a control, so a new
-field added here shows up in both. `problems()` lists every bad value in plain words; the app
-shows each next to its control, the CLI prints them and exits.
+Every field is a CLI flag of the same name (`gpt.cli`). A field declared with `setting(...)`
+also gets a control in the app's Train tab (or the Data tab for `vocab_size`) and a parameter
+of the `/train` API, with the widget and range written beside it here; its label and help text
+are `field.<name>` and `field.<name>.info` in each locale. So a new control is one field here
+(plus its check in `problems()`) and one label per language.
+
+`problems()` lists every bad value in plain words; the app shows each next to its control, the
+CLI prints them and exits.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from .controls import setting
+from .locales import Text
+from .run_name import run_name_problem
+from .sampling import SamplingOptions
+from .schedules import SCHEDULES
 
 # A uint16 token file cannot hold ids above this.
 MAX_VOCAB_SIZE = 65535
@@ -23,118 +33,116 @@ ARCHITECTURE_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-LR_SCHEDULES = ("constant", "cosine")
 COMPILE_MODES = ("auto", "on", "off")
-BUILTIN_CORPORA = ("ko", "en")
-RUN_NAME_MAX_LENGTH = 64
-# Names Windows keeps for devices, with or without an extension: a folder cannot be called so there.
-WINDOWS_DEVICE_NAMES = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)),
-                        *(f"lpt{n}" for n in range(1, 10))}
+POSITIVE_WHOLE_NUMBERS = ("block_size", "n_layer", "n_head", "n_embd", "batch_size", "grad_accum_steps", "max_steps",
+                          "eval_interval", "eval_iters", "log_interval")
+
+
+def _devices():
+    from .device import available_devices  # the devices of this machine, asked when the page is built
+    return available_devices()
+
+
+def _dtypes():
+    from .device import offered_dtypes
+    return offered_dtypes()
+
+
+def _schedules():
+    return list(SCHEDULES)
 
 
 @dataclass
 class Config:
-    # Data and where results go.
+    # Model shape.
+    block_size: int = setting(256, "model", low=8, high=1024, step=8)
+    n_layer: int = setting(6, "model", low=1, high=24, step=1)
+    n_head: int = setting(6, "model", low=1, high=16, step=1)
+    n_embd: int = setting(384, "model", low=16, high=1024, step=16)
+    dropout: float = setting(0.1, "model", low=0.0, high=0.5, step=0.05)
+    # Optimisation.
+    batch_size: int = setting(16, "optimisation", low=1, high=128, step=1)
+    lr: float = setting(3e-4, "optimisation", widget="number", low=0.0, step=1e-4)
+    max_steps: int = setting(20000, "optimisation", low=1, high=50000, step=1)
+    grad_clip: float = setting(1.0, "optimisation", low=0.0, high=5.0, step=0.1)
+    lr_schedule: str = setting("constant", "optimisation", widget="radio", choices=_schedules)  # see gpt.schedules
+    # Evaluation, and the samples printed at each one.
+    eval_interval: int = setting(500, "evaluation", low=1, high=5000, step=1)
+    eval_iters: int = setting(100, "evaluation", low=1, high=500, step=1)
+    sample_every_eval: bool = setting(True, "evaluation")
+    sample_max_new_tokens: int = setting(250, "evaluation", low=1, high=1000, step=1)
+    temperature: float = setting(0.9, "evaluation", low=0.0, high=2.0, step=0.05)
+    top_k: int = setting(50, "evaluation", low=0, high=1000, step=1)
+    # Where it runs: float16 is offered where a GPU has it; by name (the API, the CLI) it is accepted anywhere.
+    device: str = setting("auto", "device", choices=_devices)
+    dtype: str = setting("auto", "device", choices=_dtypes, custom_values=True)
+    # Where results go: empty is the default run, checkpoints directly in out_dir; else out_dir/run_name.
+    run_name: str = setting("", "run", in_presets=False)
+    # The tokenizer's size, used when data is prepared (a prepared tokenizer tells its own).
+    vocab_size: int = setting(24000, "data", low=MIN_VOCAB_SIZE, high=MAX_VOCAB_SIZE, step=1)
+
+    # Data and where results go (CLI flags only).
     train_bin: str = "data/train.bin"
     val_bin: str = "data/val.bin"
     tok_path: str = "data/tokenizer.json"
     out_dir: str = "checkpoints"
-    run_name: str = ""  # empty: the default run, checkpoints directly in out_dir; else out_dir/run_name
-    # Model shape.
-    block_size: int = 256
-    n_layer: int = 6
-    n_head: int = 6
-    n_embd: int = 384
-    dropout: float = 0.1
-    # Optimisation.
-    batch_size: int = 16
-    grad_accum_steps: int = 1  # batches summed into one optimizer step (tokens per step x this)
-    lr: float = 3e-4
-    max_steps: int = 20000
-    eval_interval: int = 500
-    eval_iters: int = 100
-    grad_clip: float = 1.0
-    # Samples printed at each evaluation.
-    sample_every_eval: bool = True
-    sample_max_new_tokens: int = 250
-    temperature: float = 0.9
-    top_k: int = 50
     # What a real trainer needs beyond the original recipe.
-    vocab_size: int = 24000  # used when a tokenizer is trained; a loaded one tells its own
+    grad_accum_steps: int = 1  # batches summed into one optimizer step (tokens per step x this)
     val_fraction: float = 0.01  # share of the tokens held out for validation
-    builtin_corpus: str = "ko"  # job postings generated when no data exists yet: "ko" or "en"
+    builtin_corpus: str = "ko"  # job postings generated when no data exists yet (see gpt.corpus)
     weight_decay: float = 0.01  # torch's AdamW default, as in the original recipe
-    lr_schedule: str = "constant"  # "constant" (original recipe) or "cosine" (warmup + decay)
     warmup_steps: int = 0
     min_lr: float = 3e-5  # the floor of the cosine schedule
     log_interval: int = 10  # steps between loss reports (each one costs a device sync)
     seed: int = 1337
-    device: str = "auto"
-    dtype: str = "auto"
     compile: str = "auto"  # torch.compile: "auto" (long CUDA runs only), "on" or "off"
 
-    def problems(self, train_tokens: int | None = None, val_tokens: int | None = None) -> list[tuple[str, str]]:
+    def problems(self, train_tokens: int | None = None, val_tokens: int | None = None) -> list[tuple[str, Text]]:
         """Every bad value as (field, message). Token counts, when known, check block_size too."""
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, Text]] = []
 
-        def need(condition: bool, name: str, message: str) -> None:
+        def need(condition: bool, field_name: str, key: str, **values) -> None:
             if not condition:
-                found.append((name, message))
+                found.append((field_name, Text(key, **values)))
 
-        for name in ("block_size", "n_layer", "n_head", "n_embd", "batch_size", "grad_accum_steps", "max_steps",
-                     "eval_interval", "eval_iters", "log_interval"):
+        for name in POSITIVE_WHOLE_NUMBERS:
             value = getattr(self, name)
-            need(isinstance(value, int) and value > 0, name, f"{name} must be a positive whole number, got {value!r}")
-        need(self.sample_max_new_tokens >= 1, "sample_max_new_tokens",
-             f"sample_max_new_tokens must be at least 1, got {self.sample_max_new_tokens}")
-        need(self.warmup_steps >= 0, "warmup_steps", f"warmup_steps cannot be negative, got {self.warmup_steps}")
+            need(isinstance(value, int) and value > 0, name, "config.positive_whole_number", name=name, value=repr(value))
+        sampling_problems = self.sampling().problems(names={"max_new_tokens": "sample_max_new_tokens"})
+        found += [(name, message) for name, message in sampling_problems if name != "top_p"]
+        need(self.warmup_steps >= 0, "warmup_steps", "config.warmup_negative", value=self.warmup_steps)
         if self.n_head > 0 and self.n_embd > 0:
-            need(self.n_embd % self.n_head == 0, "n_embd",
-                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
-                 f"each head gets n_embd / n_head dimensions")
-        need(0.0 <= self.dropout < 1.0, "dropout", f"dropout must be in [0, 1), got {self.dropout}")
-        need(math.isfinite(self.lr) and self.lr > 0, "lr", f"lr must be a positive number, got {self.lr}")
-        need(self.lr <= 1.0, "lr", f"lr {self.lr} is far too high for AdamW and will diverge; try 3e-4")
-        need(not (math.isfinite(self.lr) and self.lr > 0) or (math.isfinite(self.min_lr) and 0 <= self.min_lr <= self.lr), "min_lr",
-             f"min_lr must be between 0 and lr ({self.lr}), got {self.min_lr}")
-        need(math.isfinite(self.grad_clip) and self.grad_clip >= 0, "grad_clip",
-             f"grad_clip must be zero (off) or positive, got {self.grad_clip}")
-        need(0 <= self.weight_decay <= 1, "weight_decay", f"weight_decay must be between 0 and 1, got {self.weight_decay}")
-        need(math.isfinite(self.temperature) and self.temperature >= 0, "temperature",
-             f"temperature must be zero (greedy) or positive, got {self.temperature}")
-        need(self.top_k >= 0, "top_k", f"top_k must be zero (off) or positive, got {self.top_k}")
-        need(MIN_VOCAB_SIZE <= self.vocab_size <= MAX_VOCAB_SIZE, "vocab_size",
-             f"vocab_size must be between {MIN_VOCAB_SIZE} (the 256 byte values plus end-of-text) and "
-             f"{MAX_VOCAB_SIZE} (the largest id a uint16 token file can hold), got {self.vocab_size}")
-        need(0.0 < self.val_fraction < 0.5, "val_fraction",
-             f"val_fraction must be between 0 and 0.5, got {self.val_fraction}")
-        need(self.eval_interval <= self.max_steps, "eval_interval",
-             f"eval_interval ({self.eval_interval}) is larger than max_steps ({self.max_steps}): "
-             f"no evaluation would ever run; lower eval_interval or raise max_steps")
+            need(self.n_embd % self.n_head == 0, "n_embd", "config.n_embd_divisible", n_embd=self.n_embd,
+                 n_head=self.n_head)
+        need(0.0 <= self.dropout < 1.0, "dropout", "config.dropout", value=self.dropout)
+        lr_is_positive = math.isfinite(self.lr) and self.lr > 0
+        need(lr_is_positive, "lr", "config.lr_positive", value=self.lr)
+        need(self.lr <= 1.0, "lr", "config.lr_too_high", value=self.lr)
+        need(not lr_is_positive or (math.isfinite(self.min_lr) and 0 <= self.min_lr <= self.lr), "min_lr",
+             "config.min_lr", lr=self.lr, value=self.min_lr)
+        need(math.isfinite(self.grad_clip) and self.grad_clip >= 0, "grad_clip", "config.grad_clip", value=self.grad_clip)
+        need(0 <= self.weight_decay <= 1, "weight_decay", "config.weight_decay", value=self.weight_decay)
+        need(MIN_VOCAB_SIZE <= self.vocab_size <= MAX_VOCAB_SIZE, "vocab_size", "config.vocab_size",
+             low=MIN_VOCAB_SIZE, high=MAX_VOCAB_SIZE, value=self.vocab_size)
+        need(0.0 < self.val_fraction < 0.5, "val_fraction", "config.val_fraction", value=self.val_fraction)
+        need(self.eval_interval <= self.max_steps, "eval_interval", "config.eval_interval_after_max_steps",
+             eval_interval=self.eval_interval, max_steps=self.max_steps)
         need(self.warmup_steps < max(self.max_steps, 1) or self.lr_schedule == "constant", "warmup_steps",
-             f"warmup_steps ({self.warmup_steps}) must be smaller than max_steps ({self.max_steps})")
-        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
-             f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        need(self.builtin_corpus in BUILTIN_CORPORA, "builtin_corpus",
-             f"builtin_corpus must be one of {', '.join(BUILTIN_CORPORA)}, got {self.builtin_corpus!r}")
-        need(self.compile in COMPILE_MODES, "compile",
-             f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
-        need(self.device in DEVICES, "device", f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        need(self.dtype in DTYPES, "dtype", f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+             "config.warmup_too_long", warmup_steps=self.warmup_steps, max_steps=self.max_steps)
+        for name, allowed in (("lr_schedule", tuple(SCHEDULES)), ("builtin_corpus", _corpus_names()),
+                              ("compile", COMPILE_MODES), ("device", DEVICES), ("dtype", DTYPES)):
+            need(getattr(self, name) in allowed, name, "config.one_of", name=name, allowed=", ".join(allowed),
+                 value=repr(getattr(self, name)))
         for name in ("train_bin", "val_bin", "tok_path", "out_dir"):
-            need(bool(str(getattr(self, name)).strip()), name, f"{name} cannot be empty")
+            need(bool(str(getattr(self, name)).strip()), name, "config.empty_path", name=name)
         if (problem := run_name_problem(self.run_name, self.out_dir)) is not None:
             found.append(("run_name", problem))
         if self.block_size > 0:
             # A batch needs block_size + 1 consecutive tokens (inputs plus the shifted targets).
-            if val_tokens is not None:
-                need(val_tokens > self.block_size, "block_size",
-                     f"block_size ({self.block_size}) needs more than {self.block_size} validation tokens, "
-                     f"but the validation split has {val_tokens:,}; use a smaller block_size or more text")
-            if train_tokens is not None:
-                need(train_tokens > self.block_size, "block_size",
-                     f"block_size ({self.block_size}) needs more than {self.block_size} training tokens, "
-                     f"but the training split has {train_tokens:,}; use a smaller block_size or more text")
+            for split, tokens in (("validation", val_tokens), ("training", train_tokens)):
+                if tokens is not None:
+                    need(tokens > self.block_size, "block_size", f"config.block_size_needs_{split}_tokens",
+                         block_size=self.block_size, tokens=tokens)
         return found
 
     def validate(self, train_tokens: int | None = None, val_tokens: int | None = None) -> None:
@@ -146,7 +154,19 @@ class Config:
     @property
     def run_dir(self) -> Path:
         """The folder of this run's checkpoints (out_dir itself for the default run); ConfigError for a bad name."""
-        return run_folder(self.out_dir, self.run_name)
+        if problem := run_name_problem(self.run_name, self.out_dir):
+            raise ConfigError([("run_name", problem)])
+        return Path(self.out_dir) / self.run_name if self.run_name else Path(self.out_dir)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens in one optimizer step: batch_size windows of block_size, grad_accum_steps times."""
+        return self.batch_size * self.block_size * self.grad_accum_steps
+
+    def sampling(self) -> SamplingOptions:
+        """The options of the samples written at each evaluation."""
+        return SamplingOptions(temperature=self.temperature, top_k=self.top_k,
+                               max_new_tokens=self.sample_max_new_tokens)
 
     def architecture(self) -> dict:
         return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
@@ -164,9 +184,14 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+def _corpus_names() -> tuple[str, ...]:
+    from .corpus import corpus_names  # the built-in corpora registered in gpt/corpus/
+    return corpus_names()
+
+
 # Named starting points: changes to the defaults (the original recipe). "cpu_quick" was tuned by
 # measurement on a 2-core CPU: samples of the built-in corpus read like job postings (headers,
-# bullet lists, salaries) after about 300 steps, 2-3 minutes.
+# bullet lists, salaries) after about 300 steps, 2-3 minutes. The app labels them "preset.<name>".
 PRESETS = {
     "cpu_quick": dict(block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0, batch_size=8, lr=2e-3,
                       max_steps=800, eval_interval=100, eval_iters=10, sample_max_new_tokens=200),
@@ -182,53 +207,5 @@ class ConfigError(ValueError):
         super().__init__("; ".join(message for _, message in problems))
 
 
-def run_name_problem(name: object, out_dir: str = "checkpoints") -> str | None:
-    """What is wrong with a run name, saying what a run name may be; None when it is fine ("" is the default run).
-
-    A run name becomes one folder inside out_dir, so it must never be a path: no separators,
-    no "..", no drive or absolute form, nothing a file system treats specially.
-    """
-    if name == "":
-        return None
-    if not isinstance(name, str):
-        return f"run name must be text, got {name!r}"
-    folder = Path(out_dir).name or out_dir
-    shown = f"'{name}'" if name.isprintable() else repr(name)
-    rule = (f"a run name may only use letters, digits, '-', '_', '.' and spaces, cannot start with '.' or a space, "
-            f"and has at most {RUN_NAME_MAX_LENGTH} characters (it names a folder inside {folder}/)")
-    not_allowed = sorted({c for c in name if not (c in "-_. " or unicodedata.category(c)[0] in "LM"
-                                                 or unicodedata.category(c) == "Nd")})
-    if len(name) > RUN_NAME_MAX_LENGTH:
-        wrong = f"is {len(name)} characters long"
-        shown = f"'{name[:20]}…'" if name[:20].isprintable() else repr(name[:20]) + "…"
-    elif not_allowed:
-        wrong = "contains " + ", ".join(f"'{c}'" if c.isprintable() else repr(c) for c in not_allowed[:5])
-    elif ".." in name:
-        wrong = "contains '..'"
-    elif name[0] in ". ":
-        wrong = "starts with '.'" if name[0] == "." else "starts with a space"
-    elif name[-1] in ". ":
-        wrong = "ends with '.'" if name[-1] == "." else "ends with a space"
-    elif name.lower().endswith(".pt"):
-        wrong = "ends with '.pt', like the default run's checkpoint files"
-    elif name.split(".")[0].lower() in WINDOWS_DEVICE_NAMES:
-        wrong = "is a device name on Windows"
-    else:
-        # Defence in depth: whatever the rules above missed, the folder must stay inside out_dir.
-        base = Path(out_dir).resolve()
-        if (base / name).resolve().is_relative_to(base):
-            return None
-        wrong = f"leads outside {out_dir}"
-    return f"run name {shown} {wrong}: {rule}"
-
-
-def run_folder(out_dir: str, run_name: str = "") -> Path:
-    """out_dir for the default run (""), else out_dir/run_name; ConfigError for a name that is not a run name."""
-    if problem := run_name_problem(run_name, out_dir):
-        raise ConfigError([("run_name", problem)])
-    return Path(out_dir) / run_name if run_name else Path(out_dir)
-
-
-def config_fields() -> list[dataclasses.Field]:
-    return list(dataclasses.fields(Config))
-
+__all__ = ["ARCHITECTURE_FIELDS", "Config", "ConfigError", "MAX_VOCAB_SIZE", "MIN_VOCAB_SIZE", "PRESETS",
+           "run_name_problem"]

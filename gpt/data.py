@@ -24,6 +24,8 @@ from typing import Callable, Generator, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .files import temporary_path, write_atomically
+from .locales import Text
 from .tokenizer import end_of_text_id, fingerprint, save_tokenizer, train_tokenizer
 
 TOKEN_DTYPE = np.uint16
@@ -33,7 +35,8 @@ ENCODE_BATCH_PIECES = 64  # pieces handed to the batch encoder at once (spread o
 # The tokenizer learns its merges from at most this much text, taken evenly across the input:
 # on a 1 GB file that is minutes faster and far smaller in memory, and the merges barely change.
 TOKENIZER_SAMPLE_BYTES = 100_000_000
-DEFAULT_MAX_UPLOAD_BYTES = 200 << 20
+# The largest text file the app accepts, in MB (GPT_MAX_UPLOAD_MB changes it); the CLI has no limit unless asked.
+DEFAULT_MAX_UPLOAD_MB = 50
 
 
 class DataError(ValueError):
@@ -89,43 +92,44 @@ def read_meta(train_bin: str | os.PathLike) -> DataInfo | None:
 # Checking and reading the user's text files
 
 
-def check_text_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> int:
-    """Raise DataError unless the file is non-empty UTF-8 text within max_bytes; return its size."""
+def max_upload_bytes() -> int:
+    return int(float(os.environ.get("GPT_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1e6)
+
+
+def check_text_file(path: str | os.PathLike, max_bytes: int = 0) -> int:
+    """Raise DataError unless the file is non-empty UTF-8 text within max_bytes (0: any size); return its size."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
+        raise DataError(Text("data.no_such_file", path=str(path)))
     size = path.stat().st_size
     if size == 0:
-        raise DataError(f"{path.name}: the file is empty")
+        raise DataError(Text("data.empty_file", name=path.name))
     if max_bytes and size > max_bytes:
-        raise DataError(f"{path.name}: {_size_text(size)} is over the {_size_text(max_bytes)} upload limit")
+        raise DataError(Text("data.over_limit", name=path.name, size=_size_text(size), limit=_size_text(max_bytes)))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     offset = 0  # bytes read so far
     text_chars = 0
     with open(path, "rb") as file:
         while chunk := file.read(READ_CHUNK_BYTES):
             if (nul := chunk.find(b"\x00")) >= 0:
-                raise DataError(f"{path.name}: this looks like a binary file (it contains NUL bytes, "
-                                f"first at byte {offset + nul:,}); give a plain UTF-8 text file")
+                raise DataError(Text("data.binary_file", name=path.name, offset=offset + nul))
             # The decoder may hold the first bytes of a character from the previous chunk.
             carried = len(decoder.getstate()[0])
             try:
                 text_chars += len(decoder.decode(chunk).strip())
             except UnicodeDecodeError as error:
-                raise DataError(f"{path.name}: not valid UTF-8 at byte {offset - carried + error.start:,}; "
-                                f"save the file as UTF-8 text (e.g. 'Save as... UTF-8')") from None
+                raise DataError(Text("data.not_utf8", name=path.name, offset=offset - carried + error.start)) from None
             offset += len(chunk)
         carried = len(decoder.getstate()[0])
         if carried:
-            raise DataError(f"{path.name}: not valid UTF-8 at byte {offset - carried:,} "
-                            f"(the file ends in the middle of a character)")
+            raise DataError(Text("data.ends_mid_character", name=path.name, offset=offset - carried))
     if text_chars == 0:
-        raise DataError(f"{path.name}: the file holds only whitespace")
+        raise DataError(Text("data.only_whitespace", name=path.name))
     return size
 
 
-def _size_text(size: int) -> str:
-    return f"{size / 1e6:,.1f} MB" if size >= 1e6 else f"{size:,} bytes"
+def _size_text(size: int) -> Text:
+    return Text("data.size_mb", megabytes=size / 1e6) if size >= 1e6 else Text("data.size_bytes", size=size)
 
 
 def file_source(paths: Sequence[str | os.PathLike]) -> TextSource:
@@ -185,19 +189,18 @@ def prepare_dataset(
 
     # One piece in `stride` is enough to learn the merges from (about 64 KB each).
     stride = max(1, -(-(total_bytes or 0) // TOKENIZER_SAMPLE_BYTES))
-    sampled = f" on 1/{stride} of the text" if stride > 1 else ""
-    yield Progress("tokenizer", 0, 1, message=f"training a {vocab_size:,}-token BPE tokenizer{sampled}")
+    sampled = Text("data.sampled_text", stride=stride) if stride > 1 else ""
+    yield Progress("tokenizer", 0, 1, message=Text("data.training_tokenizer", vocab_size=vocab_size, sampled=sampled))
     tokenizer = train_tokenizer((piece for index, (piece, _) in enumerate(source()) if piece and index % stride == 0),
                                 vocab_size)
-    yield Progress("tokenizer", 1, 1, message=f"tokenizer has {tokenizer.get_vocab_size():,} tokens")
+    yield Progress("tokenizer", 1, 1, message=Text("data.tokenizer_ready", vocab_size=tokenizer.get_vocab_size()))
     end_of_text = end_of_text_id(tokenizer)
 
-    all_tokens = train_bin.with_name(train_bin.name + ".tmp")
-    val_temporary = val_bin.with_name(val_bin.name + ".tmp")
-    tok_temporary = tok_path.with_name(tok_path.name + ".tmp")
+    # All three files are written beside their targets and renamed only when everything succeeded.
+    all_tokens, val_temporary, tok_temporary = (temporary_path(path) for path in (train_bin, val_bin, tok_path))
     try:
         token_count = text_bytes = 0
-        yield Progress("encode", 0, total_bytes or 0, "bytes", "encoding the text into token ids")
+        yield Progress("encode", 0, total_bytes or 0, "bytes", Text("data.encoding"))
         with open(all_tokens, "wb") as out:
             for batch in _batches(source(), ENCODE_BATCH_PIECES):
                 encoded = tokenizer.encode_batch_fast([piece for piece, _ in batch])  # ids only, no offsets
@@ -209,15 +212,13 @@ def prepare_dataset(
                     text_bytes += len(piece.encode("utf-8"))
                 np.asarray(ids, dtype=TOKEN_DTYPE).tofile(out)
                 token_count += len(ids)
-                yield Progress("encode", text_bytes, total_bytes or 0, "bytes", f"{token_count:,} tokens")
+                yield Progress("encode", text_bytes, total_bytes or 0, "bytes", Text("data.tokens_so_far", count=token_count))
             out.flush()
             os.fsync(out.fileno())
 
         val_count = int(token_count * val_fraction)
         if token_count < 2 or val_count < 2:
-            raise DataError(f"the text is too short: it makes {token_count:,} tokens, so the "
-                            f"{val_fraction:.0%} validation split would hold {val_count:,}; "
-                            f"give more text (at least a few thousand words)")
+            raise DataError(Text("data.too_short", tokens=token_count, fraction=val_fraction, val_tokens=val_count))
         train_count = token_count - val_count
         # The validation split is the tail of the token stream; cut it off into its own file.
         tokens = np.memmap(all_tokens, dtype=TOKEN_DTYPE, mode="r")
@@ -235,8 +236,8 @@ def prepare_dataset(
 
     info = DataInfo(train_count, val_count, text_bytes, tokenizer.get_vocab_size(),
                     fingerprint(tokenizer), source_name, round(time.perf_counter() - started, 2))
-    _write_atomically(meta_path(train_bin), json.dumps(asdict(info), indent=2, ensure_ascii=False))
-    yield Progress("done", 1, 1, message=f"{train_count:,} train and {val_count:,} val tokens")
+    write_atomically(meta_path(train_bin), json.dumps(asdict(info), indent=2, ensure_ascii=False))
+    yield Progress("done", 1, 1, message=Text("data.done", train_tokens=train_count, val_tokens=val_count))
     return info
 
 
@@ -251,17 +252,11 @@ def prepare_files(
 ) -> Generator[Progress, None, DataInfo]:
     """Check the user's text files, then prepare the dataset from them."""
     if not paths:
-        raise DataError("no input files were given")
+        raise DataError(Text("data.no_files"))
     total_bytes = sum(check_text_file(path, max_bytes) for path in paths)
     name = ", ".join(Path(path).name for path in paths)
     return (yield from prepare_dataset(file_source(paths), train_bin, val_bin, tok_path, vocab_size,
                                        val_fraction, source_name=name, total_bytes=total_bytes))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -283,9 +278,9 @@ def open_tokens(path: str | os.PathLike) -> np.memmap:
     """Memory-map a token file without reading it."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"token file {path} does not exist; prepare the data first")
+        raise DataError(Text("data.no_token_file", path=str(path)))
     if path.stat().st_size < 2 * np.dtype(TOKEN_DTYPE).itemsize:
-        raise DataError(f"token file {path} is empty; prepare the data again")
+        raise DataError(Text("data.empty_token_file", path=str(path)))
     return np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
 
 
@@ -333,15 +328,15 @@ def prepare_builtin(
     seed: int = 1337,
 ) -> Generator[Progress, None, DataInfo]:
     """Generate the synthetic job-posting corpus, keep a readable copy, and prepare the dataset."""
-    from .corpus import build_corpus
+    from .corpus import build_corpus, corpus_text_path
 
     target_bytes = target_bytes or BUILTIN_CORPUS_BYTES
-    yield Progress("generate", 0, target_bytes, "bytes", f"generating {target_bytes / 1e6:.0f} MB of job postings ({language})")
+    yield Progress("generate", 0, target_bytes, "bytes", Text("data.generating", megabytes=target_bytes / 1e6,
+                                                              language=language))
     postings = build_corpus(target_bytes=target_bytes, seed=seed, language=language)
-    text_copy = Path(train_bin).with_name(f"job_postings_{language}.txt")
-    text_copy.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(text_copy, "\n\n".join(postings) + "\n")
-    yield Progress("generate", target_bytes, target_bytes, "bytes", f"{len(postings):,} postings written to {text_copy}")
+    text_copy = write_atomically(corpus_text_path(Path(train_bin).parent, language), "\n\n".join(postings) + "\n")
+    yield Progress("generate", target_bytes, target_bytes, "bytes", Text("data.generated", count=len(postings),
+                                                                         path=str(text_copy)))
     return (yield from prepare_dataset(document_source(postings), train_bin, val_bin, tok_path, vocab_size,
                                        val_fraction, source_name=f"built-in job postings ({language})",
                                        total_bytes=target_bytes))

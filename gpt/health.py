@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .locales import Text
+
 PLATEAU_EVALUATIONS = 4  # evaluations without a 1% improvement before suggesting a lower lr
 IMPROVEMENT = 0.01
 OVERFIT_MARGIN = 0.03  # validation loss this far (3%) above its best counts as rising
@@ -21,8 +23,8 @@ OVERFIT_MARGIN = 0.03  # validation loss this far (3%) above its best counts as 
 class Advice:
     step: int
     kind: str  # "plateau" or "overfitting"
-    message: str
-    values: dict = field(default_factory=dict)  # the numbers in the message, for other languages
+    message: Text  # in every language
+    values: dict = field(default_factory=dict)  # the numbers in the message
 
 
 @dataclass
@@ -47,19 +49,11 @@ class HealthMonitor:
         rising = val_loss > self.best_val_loss * (1 + OVERFIT_MARGIN)
         if rising and train_loss < self.train_loss_at_best and "overfitting" not in self.given:
             self.given.add("overfitting")
-            advice.append(Advice(step, "overfitting",
-                                 f"the validation loss rose from {self.best_val_loss:.3f} (step {self.best_step:,}) to "
-                                 f"{val_loss:.3f} while the training loss kept falling: the model is memorising its "
-                                 f"training text (overfitting). The best model so far is kept in {best_path}; more "
-                                 f"text, more dropout or a smaller model help",
-                                 dict(best=self.best_val_loss, best_step=self.best_step, val_loss=val_loss,
-                                      best_path=best_path)))
+            values = dict(best=self.best_val_loss, best_step=self.best_step, val_loss=val_loss, best_path=best_path)
+            advice.append(Advice(step, "overfitting", Text("health.overfitting", **values), values))
         elif self.evaluations_since_best >= PLATEAU_EVALUATIONS and "plateau" not in self.given:
             self.given.add("plateau")
-            advice.append(Advice(step, "plateau",
-                                 f"the validation loss has not improved by 1% in {self.evaluations_since_best} "
-                                 f"evaluations (best {self.best_val_loss:.3f} at step {self.best_step:,}): try a lower "
-                                 f"learning rate, e.g. lr {self.lr / 3:.1e} (now {self.lr:g})",
-                                 dict(evaluations=self.evaluations_since_best, best=self.best_val_loss,
-                                      best_step=self.best_step, suggested_lr=self.lr / 3, lr=self.lr)))
+            values = dict(evaluations=self.evaluations_since_best, best=self.best_val_loss, best_step=self.best_step,
+                          suggested_lr=self.lr / 3, lr=self.lr)
+            advice.append(Advice(step, "plateau", Text("health.plateau", **values), values))
         return advice

@@ -7,7 +7,7 @@ hs head size (C / nh), V vocabulary.
 
 Attention goes through `scaled_dot_product_attention`, which picks the fastest kernel
 (flash, memory-efficient or plain math) for the device. For generation, `forward` takes an
-optional key/value cache (see `gpt.sample.KVCache`) so that each new token costs one
+optional key/value cache (see `gpt.generate.KVCache`) so that each new token costs one
 position of work instead of the whole window.
 
 Dropout acts on the embeddings and on what each attention and MLP layer adds to the residual

@@ -3,7 +3,7 @@
 Byte-level means every string (Korean, emoji, anything UTF-8) becomes tokens without an
 unknown token and decodes back exactly: the 256 byte values are always in the vocabulary.
 One Hangul syllable is 3 bytes, so a single token may end in the middle of a character;
-`gpt.sample.TextStream` holds such pieces back until the character is complete.
+`gpt.text.TextStream` holds such pieces back until the character is complete.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from .files import write_atomically
+from .locales import Text
 
 END_OF_TEXT = "<|endoftext|>"
 
@@ -45,26 +48,19 @@ def _literal_special_text(tokenizer: Tokenizer) -> Tokenizer:
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    tokenizer.save(str(temporary))
-    os.replace(temporary, path)
+    write_atomically(path, tokenizer.to_str())
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     path = Path(path)
     if not path.is_file():
-        raise TokenizerError(f"tokenizer file {path} does not exist; prepare data first "
-                             f"(python scripts/prepare_data.py) or delete the bins so training prepares them")
+        raise TokenizerError(Text("tokenizer.missing", path=str(path)))
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as error:  # tokenizers raises a bare Exception for bad JSON
-        raise TokenizerError(f"tokenizer file {path} is corrupt or not a tokenizer.json ({error}); "
-                             f"prepare the data again to rebuild it") from None
+        raise TokenizerError(Text("tokenizer.corrupt", path=str(path), reason=str(error))) from None
     if tokenizer.token_to_id(END_OF_TEXT) is None:
-        raise TokenizerError(f"tokenizer file {path} has no {END_OF_TEXT} token; it was not made by this "
-                             f"project; prepare the data again to rebuild it")
+        raise TokenizerError(Text("tokenizer.no_end_of_text", path=str(path), token=END_OF_TEXT))
     return _literal_special_text(tokenizer)
 
 

@@ -1,47 +1,49 @@
 """The training loop, written once, as a generator of events.
 
     for event in train(cfg, stop=threading.Event()):
-        ...  # Progress, Started, StepDone, Evaluated, Sampled, CheckpointSaved, Finished
+        ...  # Progress, Started, StepDone, Evaluated, Sampled, Advice, CheckpointSaved, Finished
 
 The CLI draws a tqdm bar from these events, the app draws plots, tests assert on them.
 `stop.set()` from anywhere (a Stop button, Ctrl-C, SIGTERM) is honoured between two steps: the
 loop saves a checkpoint and finishes with reason "stopped". Problems a user can fix (bad
 config, bad data, a checkpoint that does not fit) raise one of USER_ERRORS before any
-training starts, with a message that says what to do.
+training starts (see gpt.run_setup), with a message that says what to do. Anything that goes
+wrong once training runs ends it with a Finished event whose message says what failed, what was
+kept and what to try.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from .checkpoint import (BEST_NAME, ArchitectureMismatch, CheckpointError, architecture_differences,
-                         archive_checkpoint, check_tokenizer, checkpoint_config, checkpoint_path, load_checkpoint,
-                         model_state, save_checkpoint)
+from .checkpoint import model_state, save_checkpoint
 from .config import Config, ConfigError
-from .data import DataError, DataInfo, Progress, get_batch, open_tokens, prepare_builtin, read_meta
+from .data import DataInfo, get_batch
+from .device import autocast, cpu_features, describe, pick_device, pick_dtype
 from .distributed import World, join_world
-from .device import (autocast, choose_dtype, cpu_features, describe, enable_fast_matmul, pick_device, pick_dtype,
-                     should_compile, use_cpu_cores)
+from .files import temporary_path
+from .generate import generate
 from .health import Advice, HealthMonitor
-from .model import GPT, estimate_training_memory
-from .sample import TextStream, generate
-from .tokenizer import TokenizerError, end_of_text_id, fingerprint, load_tokenizer
+from .locales import Text
+from .model import GPT
+from .run import MEMORY_TIPS, Run
+from .run_setup import USER_ERRORS, Setup, set_up
+from .schedules import learning_rate
+from .text import TextStream
+from .tokenizer import end_of_text_id
 
-USER_ERRORS = (ConfigError, DataError, TokenizerError, CheckpointError)
 __all__ = ["Advice", "CheckpointSaved", "Evaluated", "Finished", "Sampled", "Started", "StepDone", "USER_ERRORS",
-           "estimate_loss", "learning_rate", "train", "train_step"]
-MEMORY_TIPS = ("smaller batch_size, block_size 128, n_layer 4, n_embd 256")
+           "estimate_loss", "train", "train_step"]
 DIVERGED_TIP = "lower lr, for example to 1e-4"
 
 
@@ -104,24 +106,13 @@ class CheckpointSaved:
 class Finished:
     step: int
     reason: str  # "done", "stopped", "diverged", "out_of_memory" or "failed"
-    message: str  # a plain sentence: what happened, what was kept, what to try
+    message: Text  # a plain sentence in every language: what happened, what was kept, what to try
     checkpoint: str | None
-    values: dict = field(default_factory=dict)  # the message's parts, for other languages
     detail: str = ""  # for "failed": the error's own first line, for the log and bug reports
 
 
 # ---------------------------------------------------------------------------------------------
 # Pieces of the loop
-
-
-def learning_rate(cfg: Config, step: int) -> float:
-    """Constant (the original recipe), or linear warmup then cosine decay to min_lr."""
-    if cfg.lr_schedule == "constant":
-        return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
 @torch.no_grad()
@@ -208,94 +199,39 @@ def bits_per_byte(loss: float, data: DataInfo | None) -> float | None:
     return loss * data.tokens_per_byte / math.log(2)
 
 
-def ensure_data(cfg: Config) -> Iterator[Progress]:
-    """Prepare the built-in corpus when none of the data files exist yet."""
-    paths = [Path(cfg.train_bin), Path(cfg.val_bin), Path(cfg.tok_path)]
-    missing = [path for path in paths if not path.exists()]
-    if len(missing) == len(paths):
-        yield from prepare_builtin(cfg.train_bin, cfg.val_bin, cfg.tok_path, cfg.vocab_size,
-                                   cfg.val_fraction, language=cfg.builtin_corpus, seed=cfg.seed)
-    elif missing:
-        raise DataError(f"the data is incomplete: {', '.join(map(str, missing))} missing; prepare it again "
-                        f"(the app's Data tab, or python scripts/prepare_data.py --input your.txt) "
-                        f"or delete all three files to use the built-in corpus")
-
-
-def memory_problems(cfg: Config, device: torch.device) -> list[tuple[str, str]]:
-    """[("batch_size", why)] when a training step of cfg clearly cannot fit in the device's free memory, else []."""
-    if device.type == "cuda":
-        available = torch.cuda.mem_get_info(device)[0]
-    elif hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    else:
-        return []
-    needed = estimate_training_memory(cfg)
-    if needed > 0.9 * available:
-        return [("batch_size", f"this config needs about {needed / 2**30:.1f} GiB for a training step "
-                               f"but only {available / 2**30:.1f} GiB is free; try {MEMORY_TIPS}")]
-    return []
-
-
-def check_memory(cfg: Config, device: torch.device) -> None:
-    """Refuse a config whose training step clearly cannot fit, before allocating anything."""
-    if problems := memory_problems(cfg, device):
-        raise ConfigError(problems)
-
-
-def _save(path: Path, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss) -> None:
-    last = history[-1] if history else {}
-    save_checkpoint(path, model=model_state(model), optim=optimizer.state_dict(), step=step, cfg=cfg.to_dict(),
-                    tokenizer=tokenizer_id, history=history, val_loss=last.get("val_loss"),
-                    val_bpb=last.get("val_bpb"), best_val_loss=best_val_loss)
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
-
-
-FAILED_PHASES = {"step": "the training step", "evaluation": "the loss evaluation", "sample": "the sample",
-                 "save": "saving the checkpoint"}
-
-
-def failure(error: BaseException, phase: str, step: int, checkpoint_file: Path, device: torch.device,
-            dtype_name: str, compiled: bool) -> Finished:
+def failure(error: BaseException, phase: str, step: int, run: Run, device: torch.device, dtype_name: str,
+            compiled: bool) -> Finished:
     """The run's end after an error: what failed, what was kept, what to try, as a plain sentence.
 
     Out of memory gets the tutorial's tips for a smaller config. Anything else is reported with
     the setting most likely to blame (compiling, then the number type); its traceback goes to
     stderr and its first line into `detail`, for a bug report.
     """
-    kept_step = _saved_step(checkpoint_file)
-    kept = (f"the last checkpoint ({checkpoint_file}, step {kept_step:,}) is kept" if kept_step is not None
-            else "no checkpoint was saved yet")
-    values = dict(phase=phase, step=step, device=device.type, dtype=dtype_name, checkpoint=str(checkpoint_file),
-                  kept_step=kept_step)
+    kept_step = run.saved_step()
+    kept = (Text("train.kept", checkpoint=str(run.checkpoint), step=kept_step) if kept_step is not None
+            else Text("train.nothing_kept"))
     if is_out_of_memory(error):
-        return Finished(step, "out_of_memory", f"the {device.type} device ran out of memory at step {step:,}; "
-                                               f"{kept}. Try {MEMORY_TIPS}", None, values)
+        return Finished(step, "out_of_memory", Text("train.out_of_memory", device=device.type, step=step, kept=kept,
+                                                    tips=MEMORY_TIPS), None)
     traceback.print_exception(error)
-    if compiled:
-        values["suggestion"] = "compile off"
-    elif dtype_name != "float32":
-        values["suggestion"] = "precision float32"
-    else:
-        values["suggestion"] = "a smaller config"
+    suggestion = "compile off" if compiled else "precision float32" if dtype_name != "float32" else "a smaller config"
     detail = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
-    return Finished(step, "failed", f"{FAILED_PHASES[phase]} failed at step {step:,} ({dtype_name} on {device.type}); "
-                                    f"{kept}. Try {values['suggestion']}", None, values, detail)
+    return Finished(step, "failed", Text("train.failed", phase=Text(f"train.phase.{phase}"), step=step,
+                                         dtype=dtype_name, device=device.type, kept=kept, suggestion=suggestion),
+                    None, detail)
 
 
-def _saved_step(checkpoint_file: Path) -> int | None:
-    """The step of the checkpoint on disk, without loading its tensors (None when there is none)."""
-    if not checkpoint_file.exists():
-        return None
-    try:
-        return int(load_checkpoint(checkpoint_file)["step"])
-    except (CheckpointError, KeyError, ValueError):
-        return None
+def _save(setup: Setup) -> None:
+    last = setup.history[-1] if setup.history else {}
+    save_checkpoint(setup.run.checkpoint, model=model_state(setup.model), optim=setup.optimizer.state_dict(),
+                    step=setup.step, cfg=setup.cfg.to_dict(), tokenizer=setup.tokenizer_id, history=setup.history,
+                    val_loss=last.get("val_loss"), val_bpb=last.get("val_bpb"), best_val_loss=setup.best_val_loss)
 
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    temporary = temporary_path(target)
+    shutil.copyfile(source, temporary)
+    temporary.replace(target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,172 +252,115 @@ def train(
     stop = stop or threading.Event()
     world = join_world()
     if cfg.batch_size % world.size:
-        raise ConfigError([("batch_size", f"batch_size ({cfg.batch_size}) must be divisible by the number of "
-                                          f"processes ({world.size}): each trains on an equal share of the batch")])
-    if world.is_main:
-        yield from ensure_data(cfg)
-    world.barrier()
-
-    tokenizer = load_tokenizer(cfg.tok_path)
-    train_tokens, val_tokens = open_tokens(cfg.train_bin), open_tokens(cfg.val_bin)
-    data_info = read_meta(cfg.train_bin)
-    cfg = cfg.replace(vocab_size=tokenizer.get_vocab_size())
-    for path, tokens in ((cfg.train_bin, train_tokens), (cfg.val_bin, val_tokens)):
-        if int(tokens.max(initial=0)) >= cfg.vocab_size:  # bins and tokenizer from different runs
-            raise DataError(f"{path} holds token ids beyond the tokenizer's {cfg.vocab_size:,} tokens: "
-                            f"the bins and {cfg.tok_path} do not belong together; prepare the data again")
-    tokenizer_id = {"fingerprint": fingerprint(tokenizer), "vocab_size": cfg.vocab_size}
-
-    # Resume, or start fresh keeping the old run under another name.
-    checkpoint_file = checkpoint_path(cfg.run_dir)  # out_dir/ckpt.pt, or out_dir/<run_name>/ckpt.pt
-    checkpoint, archived = None, None
-    resuming = checkpoint_file.exists() and not fresh
-    if resuming:
-        checkpoint = load_checkpoint(checkpoint_file)
-        check_tokenizer(checkpoint, tokenizer_id["fingerprint"], cfg.tok_path)
-        saved = checkpoint_config(checkpoint)
-        differences = architecture_differences(saved, cfg)
-        if differences and not keep_checkpoint_architecture:
-            raise ArchitectureMismatch(checkpoint_file, differences)
-        cfg = cfg.replace(**{name: getattr(saved, name) for name in differences})
-    cfg.validate(train_tokens=len(train_tokens), val_tokens=len(val_tokens))
-
-    device = pick_device(cfg.device)
-    if device.type == "cuda" and world.enabled:
-        device = torch.device("cuda", world.local_rank)
-    if device.type == "cpu":
-        use_cpu_cores(share=world.local_size)
-    enable_fast_matmul(device)
-    dtype_choice = choose_dtype(device, cfg.dtype)
-    dtype = dtype_choice.dtype
-    check_memory(cfg, device)
-
-    world.barrier()  # every process has looked before rank 0 moves the old run away
-    if not resuming and world.is_main:
-        # A new run never overwrites an old one: its checkpoints move aside under dated names.
-        archived = archive_checkpoint(checkpoint_file)
-        archive_checkpoint(checkpoint_file.with_name(BEST_NAME))
-
-    torch.manual_seed(cfg.seed)
-    model = GPT(cfg).to(device)
-    optimizer = model.optimizer(cfg.lr, cfg.weight_decay, device)
-    step, history, best_val_loss = 0, [], math.inf
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optim"])
-        step = int(checkpoint["step"])
-        history = list(checkpoint.get("history") or [])
-        best_val_loss = checkpoint.get("best_val_loss") or math.inf
-        del checkpoint
+        raise ConfigError([("batch_size", Text("train.batch_per_process", batch_size=cfg.batch_size,
+                                               processes=world.size))])
+    setup = yield from set_up(cfg, world, fresh, keep_checkpoint_architecture)
+    cfg, run, device, dtype = setup.cfg, setup.run, setup.device, setup.dtype.dtype
+    checkpoint = str(run.checkpoint)
     # A resumed run draws other batches than the first part did, but the same ones every time,
     # and every process the same ones (each then keeps its own share).
-    torch.manual_seed(cfg.seed + step)
-    batch_generator = torch.Generator().manual_seed(cfg.seed + step)
-    compiled = should_compile(cfg.compile, device, cfg.max_steps - step)
-    runnable = torch.compile(model) if compiled else model
-    if world.enabled:
-        runnable = torch.nn.parallel.DistributedDataParallel(
-            runnable, device_ids=[world.local_rank] if device.type == "cuda" else None)
-    # float16 gradients underflow without loss scaling; bfloat16 and float32 need none.
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
+    torch.manual_seed(cfg.seed + setup.step)
+    batch_generator = torch.Generator().manual_seed(cfg.seed + setup.step)
 
     def next_batches() -> list:
-        return [get_batch(train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device,
+        return [get_batch(setup.train_tokens, cfg.batch_size, cfg.block_size, batch_generator, device,
                           part=(world.rank, world.size)) for _ in range(cfg.grad_accum_steps)]
 
     if world.is_main:
-        yield Started(step, cfg.max_steps, resuming, describe(device) + (f" x {world.size} processes" if world.enabled else ""),
-                      dtype_choice.name + (", compiled" if compiled else ""), dtype_choice.reason, str(cpu_features()),
-                      model.num_parameters(), cfg.vocab_size, len(train_tokens),
-                      len(val_tokens), tokens_per_step, str(checkpoint_file), str(archived) if archived else None,
-                      cfg, list(history))
-    if step >= cfg.max_steps:
-        yield Finished(step, "done", f"the checkpoint is already at step {step:,}, not below max_steps "
-                                     f"({cfg.max_steps:,}); raise max_steps to train further", str(checkpoint_file))
+        yield Started(setup.step, cfg.max_steps, setup.resumed,
+                      describe(device) + (f" x {world.size} processes" if world.enabled else ""),
+                      setup.dtype.name + (", compiled" if setup.compiled else ""), setup.dtype.reason,
+                      str(cpu_features()), setup.model.num_parameters(), cfg.vocab_size, len(setup.train_tokens),
+                      len(setup.val_tokens), cfg.tokens_per_step, checkpoint,
+                      str(setup.archived) if setup.archived else None, cfg, list(setup.history))
+    if setup.step >= cfg.max_steps:
+        yield Finished(setup.step, "done", Text("train.already_done", step=setup.step, max_steps=cfg.max_steps),
+                       checkpoint)
         return
 
     def save() -> None:
         if world.is_main:
-            _save(checkpoint_file, model, optimizer, step, cfg, tokenizer_id, history, best_val_loss)
+            _save(setup)
 
     health = HealthMonitor(cfg.lr)
-    for past in history:  # a resumed run remembers its curve
+    for past in setup.history:  # a resumed run remembers its curve
         health.check(past["step"], past["train_loss"], past["val_loss"], "")
 
-    model.train()
+    setup.model.train()
     started = last_log_time = time.perf_counter()
-    last_log_step = step
+    last_log_step = setup.step
     batches = next_batches()
     # Any error in a step, an evaluation, a sample or a save ends the run with a sentence that says
     # what failed and what to try; the last checkpoint on disk stays as it was.
     phase = "step"
     try:
-        while step < cfg.max_steps:
+        while setup.step < cfg.max_steps:
             phase = "step"
             if world.any(stop.is_set()):
                 save()
-                yield CheckpointSaved(step, str(checkpoint_file), None)
-                yield Finished(step, "stopped", f"stopped at step {step:,}", str(checkpoint_file))
+                yield CheckpointSaved(setup.step, checkpoint, None)
+                yield Finished(setup.step, "stopped", Text("train.stopped", step=setup.step), checkpoint)
                 return
-            lr = learning_rate(cfg, step)
-            for group in optimizer.param_groups:
+            lr = learning_rate(cfg, setup.step)
+            for group in setup.optimizer.param_groups:
                 group["lr"] = lr
-            loss = train_step(runnable, optimizer, scaler, batches, cfg.grad_clip, device, dtype)
+            loss = train_step(setup.runnable, setup.optimizer, setup.scaler, batches, cfg.grad_clip, device, dtype)
             # Draw the next batches while the device still works on this step (asynchronous on GPU).
             batches = next_batches()
-            step += 1
+            setup.step += 1
+            step = setup.step
 
             if step % cfg.log_interval == 0 or step == cfg.max_steps:
                 loss_value = world.mean(loss).item()  # the only host-device sync of a training step
                 now = time.perf_counter()
                 if has_diverged(loss_value, cfg.vocab_size):
-                    kept = f"; the last good checkpoint ({checkpoint_file}) is kept" if checkpoint_file.exists() else ""
-                    yield Finished(step, "diverged", f"the loss became {loss_value:.4g} at step {step:,} (random guessing "
-                                                     f"scores {math.log(cfg.vocab_size):.2f}): the learning rate {cfg.lr:g} "
-                                                     f"is too high; {DIVERGED_TIP}{kept}", None)
+                    kept = Text("train.last_good_kept", checkpoint=checkpoint) if run.has_checkpoint() else ""
+                    yield Finished(step, "diverged", Text("train.diverged", loss=loss_value, step=step,
+                                                          random=math.log(cfg.vocab_size), lr=cfg.lr,
+                                                          tip=DIVERGED_TIP, kept=kept), None)
                     return
-                yield StepDone(step, loss_value, lr, (step - last_log_step) * tokens_per_step / (now - last_log_time),
+                yield StepDone(step, loss_value, lr, (step - last_log_step) * cfg.tokens_per_step / (now - last_log_time),
                                now - started)
                 last_log_step, last_log_time = step, now
 
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
                 phase = "evaluation"
                 eval_started = time.perf_counter()
-                losses = estimate_loss(model, {"train": train_tokens, "val": val_tokens}, cfg, device, dtype, world)
-                val_bpb = bits_per_byte(losses["val"], data_info)
+                losses = estimate_loss(setup.model, {"train": setup.train_tokens, "val": setup.val_tokens}, cfg,
+                                       device, dtype, world)
+                val_bpb = bits_per_byte(losses["val"], setup.data_info)
                 yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
                 if has_diverged(losses["val"], cfg.vocab_size):
-                    yield Finished(step, "diverged", f"the validation loss became {losses['val']:.4g} at step {step:,}; "
-                                                     f"{DIVERGED_TIP}; the last good checkpoint is kept", None)
+                    yield Finished(step, "diverged", Text("train.val_diverged", loss=losses["val"], step=step,
+                                                          tip=DIVERGED_TIP), None)
                     return
-                history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "val_bpb": val_bpb})
+                setup.history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"],
+                                      "val_bpb": val_bpb})
                 if world.is_main:
-                    yield from health.check(step, losses["train"], losses["val"], str(checkpoint_file.with_name(BEST_NAME)))
+                    yield from health.check(step, losses["train"], losses["val"], str(run.best))
                 phase = "sample"
                 if cfg.sample_every_eval and world.is_main:
-                    yield Sampled(step, sample_text(model, tokenizer, cfg, device, dtype, seed=cfg.seed + step))
-                is_best = losses["val"] < best_val_loss
-                best_val_loss = min(best_val_loss, losses["val"])
+                    yield Sampled(step, sample_text(setup.model, setup.tokenizer, cfg, device, dtype, seed=cfg.seed + step))
+                is_best = losses["val"] < setup.best_val_loss
+                setup.best_val_loss = min(setup.best_val_loss, losses["val"])
                 phase = "save"
                 save()
-                best_file = checkpoint_file.with_name(BEST_NAME)
                 if is_best and world.is_main:
-                    _copy_atomically(checkpoint_file, best_file)
-                yield CheckpointSaved(step, str(checkpoint_file), str(best_file) if is_best else None)
+                    _copy_atomically(run.checkpoint, run.best)
+                yield CheckpointSaved(step, checkpoint, str(run.best) if is_best else None)
                 # Evaluation time is not training time: keep tokens/s honest.
                 last_log_time += time.perf_counter() - eval_started
     except Exception as error:  # noqa: BLE001 (every error becomes a sentence; the traceback goes to stderr)
-        yield failure(error, phase, step, checkpoint_file, device, dtype_choice.name, compiled)
+        yield failure(error, phase, setup.step, run, device, setup.dtype.name, setup.compiled)
         return
 
-    yield Finished(step, "done", f"reached max_steps ({cfg.max_steps:,})", str(checkpoint_file))
+    yield Finished(setup.step, "done", Text("train.done", max_steps=cfg.max_steps), checkpoint)
 
 
 def sample_text(model: GPT, tokenizer, cfg: Config, device: torch.device, dtype: torch.dtype, seed: int) -> str:
     """A sample from the start of a new document, as shown at each evaluation."""
     generator = torch.Generator(device=device).manual_seed(seed)
     stream = TextStream(tokenizer)
-    pieces = [stream.push(token) for token in generate(model, [end_of_text_id(tokenizer)], cfg.sample_max_new_tokens,
-                                                        cfg.temperature, cfg.top_k, generator=generator, dtype=dtype)]
+    pieces = [stream.push(token) for token in generate(model, [end_of_text_id(tokenizer)], cfg.sampling(),
+                                                        generator=generator, dtype=dtype)]
     return ("".join(pieces) + stream.flush()).strip()

@@ -24,7 +24,9 @@ from gpt.device import (choose_dtype, cpu_features, describe, pick_device, pick_
                         should_compile, use_cpu_cores)
 from gpt.locales import text  # noqa: E402
 from gpt.model import GPT, training_flops_per_token  # noqa: E402
-from gpt.sample import for_inference, generate  # noqa: E402
+from gpt.generate import generate  # noqa: E402
+from gpt.inference import for_inference  # noqa: E402
+from gpt.sampling import SamplingOptions  # noqa: E402
 from gpt.train import train_step  # noqa: E402
 from reference_model import ReferenceGPT  # noqa: E402
 from reference_model import train_step as reference_train_step  # noqa: E402
@@ -87,7 +89,7 @@ def time_reference_training(cfg, device, warmup: int, steps: int) -> list[float]
     return step_timings(step, warmup, steps)
 
 
-SAMPLING = {"temperature": 0.9, "top_k": 50}  # the app's and CLI's defaults
+SAMPLING = SamplingOptions()  # the app's and CLI's defaults: temperature 0.9, top-k 50
 
 
 def time_sampling(cfg, device, precision: str, prompt_tokens: int, use_cache: bool, new_tokens: int = 250) -> float:
@@ -95,10 +97,10 @@ def time_sampling(cfg, device, precision: str, prompt_tokens: int, use_cache: bo
     torch.manual_seed(0)
     model = for_inference(GPT(cfg.replace(dropout=0.0)).to(device), precision)
     prompt = torch.randint(cfg.vocab_size, (prompt_tokens,)).tolist()
-    list(generate(model, prompt, 5, use_cache=use_cache, **SAMPLING))  # warm-up
+    list(generate(model, prompt, SAMPLING.replace(max_new_tokens=5), use_cache=use_cache))  # warm-up
     synchronize(device)
     started = time.perf_counter()
-    count = sum(1 for _ in generate(model, prompt, new_tokens, use_cache=use_cache, **SAMPLING))
+    count = sum(1 for _ in generate(model, prompt, SAMPLING.replace(max_new_tokens=new_tokens), use_cache=use_cache))
     synchronize(device)
     return count / (time.perf_counter() - started)
 
@@ -107,10 +109,10 @@ def time_reference_sampling(cfg, device, prompt_tokens: int, new_tokens: int = 2
     torch.manual_seed(0)
     model = ReferenceGPT(cfg.replace(dropout=0.0)).to(device).eval()
     prompt = torch.randint(cfg.vocab_size, (1, prompt_tokens), device=device)
-    model.generate(prompt, 5, **SAMPLING)  # warm-up
+    model.generate(prompt, 5, SAMPLING.temperature, SAMPLING.top_k)  # warm-up
     synchronize(device)
     started = time.perf_counter()
-    model.generate(prompt, new_tokens, **SAMPLING)
+    model.generate(prompt, new_tokens, SAMPLING.temperature, SAMPLING.top_k)
     synchronize(device)
     return new_tokens / (time.perf_counter() - started)
 

@@ -2,7 +2,7 @@
 
     python scripts/compare_schedules.py --preset cpu_quick --seconds 120
 
-Trains a config (flags as for train_gpt.py) once per schedule, each for the same
+Trains a config (flags as for train_gpt.py) once per schedule of gpt/schedules.py, each for the same
 wall-clock budget on the same data, and prints the validation loss and bits per byte reached.
 The number of steps is set from a measured step time, so a cosine schedule ends its decay
 when the budget ends. Data: whatever the config's paths hold (prepared first if missing).
@@ -20,12 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gpt.cli import add_config_flags, config_from_args, parse_config_args  # noqa: E402
 from gpt.config import Config  # noqa: E402
 from gpt.data import prepare_builtin, read_meta  # noqa: E402
+from gpt.schedules import SCHEDULES  # noqa: E402
 from gpt.train import Evaluated, Finished, time_training_step, train  # noqa: E402
-
-SCHEDULES = {
-    "constant": dict(lr_schedule="constant", warmup_steps=0),
-    "cosine": dict(lr_schedule="cosine", warmup_steps=50),
-}
 
 
 def run(cfg: Config, seconds: float) -> dict:
@@ -66,9 +62,9 @@ def main() -> int:
           f"(evaluations about {evaluation_seconds:.1f} s each)")
     print("| schedule | steps | seconds | val loss | val bits/byte |\n|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as out_dir:
-        for name, schedule in SCHEDULES.items():
+        for name, schedule in SCHEDULES.items():  # every registered schedule, with the settings it suggests
             result = run(cfg.replace(out_dir=out_dir, max_steps=steps, eval_interval=min(cfg.eval_interval, steps),
-                                     sample_every_eval=False, **schedule), args.seconds)
+                                     sample_every_eval=False, lr_schedule=name, **schedule.suggested), args.seconds)
             print(f"| {name} | {result['steps']} | {result['seconds']:.0f} | {result['val_loss']:.3f} | "
                   f"{result['val_bpb']:.3f} |", flush=True)
     return 0

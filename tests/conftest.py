@@ -212,7 +212,7 @@ def launched_app(root: Path, prepared, adjust=None):
     """
     import app
 
-    from ui.handlers import Storage
+    from ui.storage import Storage
 
     (root / "data").mkdir()
     for name in DATA_FILES:

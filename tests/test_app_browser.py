@@ -24,8 +24,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import pytest  # noqa: E402
 
 from gpt.config import PRESETS  # noqa: E402
-from ui.handlers import DEFAULT_PRESET  # noqa: E402
-from ui.handlers import PRESETS as CONTROL_PRESETS  # noqa: E402
+from ui.train_tab import DEFAULT_PRESET  # noqa: E402
+from ui.train_tab import PRESETS as CONTROL_PRESETS  # noqa: E402
 from conftest import TEST_VOCAB_SIZE, launched_app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -117,7 +117,8 @@ def set_slider(page, name: str, value: int) -> None:
 
 def expected_parameters(**shape) -> str:
     from gpt.model import count_parameters
-    from ui.handlers import Storage, _human_count
+    from ui.storage import Storage
+    from ui.train_tab import human_count as _human_count
 
     return _human_count(count_parameters(Storage(Path("/nonexistent")).config(vocab_size=TEST_VOCAB_SIZE, **shape)))
 
@@ -202,7 +203,7 @@ def test_train_stop_and_sample_in_english_then_korean(server, browser):
     assert english_step >= 10
     state = trainer.job.snapshot()
     assert state.finish_reason == "stopped" and state.step == english_step
-    assert trainer.storage.checkpoint.is_file()
+    assert trainer.storage.run().checkpoint.is_file()
     assert page.locator("#loss-plot .scatterlayer .trace").count() >= 1
     assert "saved" in page.locator("#train-log textarea").input_value()
     shoot(page, "en-US", "3-stopped")

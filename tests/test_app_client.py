@@ -142,12 +142,12 @@ def test_stop_needs_the_owner(client, other_client, idle):
 
 def ensure_checkpoint(trainer) -> None:
     """Train briefly (directly, not through the API) when an earlier test did not leave a checkpoint."""
-    if not trainer.storage.checkpoint.is_file():
+    if not trainer.storage.run().checkpoint.is_file():
         values = {name: value for name, value in train_args(max_steps=20, eval_interval=10).items()
                   if name not in ("vocab_size", "resume_mode", "owner")}
         assert trainer.start_training(values, TEST_VOCAB_SIZE, "ask", OWNER, "en") is None
         assert trainer.job.wait(60)
-    assert trainer.storage.checkpoint.is_file()
+    assert trainer.storage.run().checkpoint.is_file()
 
 
 def test_sample_returns_text(client, idle):
@@ -209,27 +209,27 @@ def test_a_named_run_through_the_api_and_crafted_run_names_are_refused(client, i
     from gpt.config import run_name_problem
 
     ensure_checkpoint(idle)
-    default_run = idle.storage.checkpoint.read_bytes()
+    default_run = idle.storage.run().checkpoint.read_bytes()
     named_file = idle.storage.root / "checkpoints" / "실험-1" / "ckpt.pt"
     outputs = list(client.submit(**train_args(run_name="실험-1", max_steps=20, eval_interval=10,
                                               sample_every_eval=False), api_name="/train"))
     assert outputs[-1][0] == f"Done: reached max_steps (20). Checkpoint: `{named_file}`", outputs[-1][0]
     assert ["실험-1", "실험-1"] in [choice for output in outputs if isinstance(output[-1], dict)
                                     for choice in output[-1].get("choices", [])]
-    assert idle.storage.checkpoint.read_bytes() == default_run
+    assert idle.storage.run().checkpoint.read_bytes() == default_run
 
     # /sample takes the run; without it (the calls above) it samples the default run.
     text, note = client.predict("채용", 0.9, 50, 1.0, 20, 1, "실험-1", api_name="/sample")
     assert text.startswith("채용") and len(text) > len("채용") and note == ""
     assert idle._loaded[0] == str(named_file)  # the model the server loaded for it
     client.predict("채용", 0.9, 50, 1.0, 20, 1, api_name="/sample")
-    assert idle._loaded[0] == str(idle.storage.checkpoint)
+    assert idle._loaded[0] == str(idle.storage.run().checkpoint)
 
     # Crafted run names get the message, and nothing outside checkpoints/ is read.
     for crafted in ("../..", "/etc", "..\\ckpt", "a/../../b"):
         text, note = client.predict("hi", 0.9, 50, 1.0, 10, 1, crafted, api_name="/sample")
         assert (text, note) == ("", f"**Fix this first:** {run_name_problem(crafted)}"), note
-        assert idle._loaded[0] == str(idle.storage.checkpoint)
+        assert idle._loaded[0] == str(idle.storage.run().checkpoint)
     refused = list(client.submit(**train_args(run_name="../..", max_steps=20, eval_interval=10), api_name="/train"))
     assert refused[-1][0].startswith("**Fix these first:**\n- run name '../..' contains '/'"), refused[-1][0]
 

@@ -42,8 +42,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from gpt.config import Config  # noqa: E402
-from gpt.train import MEMORY_TIPS  # noqa: E402
-from ui.handlers import Storage, TrainerApp  # noqa: E402
+from gpt.run import MEMORY_TIPS  # noqa: E402
+from ui.storage import Storage  # noqa: E402
+from ui.trainer import TrainerApp  # noqa: E402
 
 from conftest import DATA_FILES, REPO_ROOT, TEST_VOCAB_SIZE, make_text, run_training  # noqa: E402
 

@@ -68,7 +68,7 @@ class Visit:
 
     page: object  # playwright Page
     url: str
-    trainer: object  # ui.handlers.TrainerApp
+    trainer: object  # ui.trainer.TrainerApp
     world: Path  # the app's storage: data/ and checkpoints/
     inputs: Path  # the user's own files, outside the storage
     samples: list  # the final (text, note) of each Generate, in order

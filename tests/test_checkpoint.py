@@ -10,13 +10,13 @@ import time
 import pytest
 import torch
 
-from gpt.checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, REQUIRED_KEYS, ArchitectureMismatch, CheckpointError,
-                            TokenizerMismatch, architecture_differences, archive_checkpoint, check_tokenizer,
-                            checkpoint_config, checkpoint_path, list_runs, load_checkpoint, model_state,
-                            save_checkpoint)
+from gpt.checkpoint import (FORMAT_VERSION, REQUIRED_KEYS, ArchitectureMismatch, CheckpointError, TokenizerMismatch,
+                            architecture_differences, archive_checkpoint, check_tokenizer, checkpoint_config,
+                            load_checkpoint, model_state, save_checkpoint)
+from gpt.run import CHECKPOINT_NAME, list_runs
 from gpt.config import Config
 from gpt.model import GPT
-from gpt.sample import load_model
+from gpt.inference import load_model
 from gpt.tokenizer import fingerprint, load_tokenizer, save_tokenizer, train_tokenizer
 
 from conftest import make_text
@@ -88,11 +88,6 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
         save_checkpoint(path, **contents(step=2), unpicklable=lambda: None)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]
-
-
-def test_checkpoint_path():
-    assert checkpoint_path("out") == checkpoint_path("out", "ckpt.pt")
-    assert checkpoint_path("out").name == CHECKPOINT_NAME and checkpoint_path("out").parent.name == "out"
 
 
 def test_list_runs_finds_the_runs_with_a_checkpoint(tmp_path):

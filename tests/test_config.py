@@ -9,8 +9,7 @@ import pytest
 
 from pathlib import Path
 
-from gpt.config import (ARCHITECTURE_FIELDS, MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, Config, ConfigError, config_fields,
-                        run_name_problem)
+from gpt.config import ARCHITECTURE_FIELDS, MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, Config, ConfigError, run_name_problem
 
 ORIGINAL_RECIPE = dict(
     block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.1, batch_size=16, lr=3e-4, max_steps=20000,
@@ -206,10 +205,6 @@ def test_replace_returns_a_new_config():
     cfg = Config()
     changed = cfg.replace(n_layer=2)
     assert changed.n_layer == 2 and cfg.n_layer == 6
-
-
-def test_config_fields_lists_every_field():
-    assert [f.name for f in config_fields()] == [f.name for f in dataclasses.fields(Config)]
 
 
 def test_config_error_keeps_the_pairs():

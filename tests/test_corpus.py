@@ -1,4 +1,4 @@
-"""Tests for gpt/corpus.py, the synthetic job-posting generator."""
+"""Tests for gpt/corpus/, the synthetic job-posting generator and its registry of corpora."""
 
 import hashlib
 import itertools
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gpt import corpus  # noqa: E402
-from gpt.corpus import LANGUAGES, build_corpus, generate_postings, write_corpus  # noqa: E402
+from gpt.corpus import CORPORA, build_corpus, corpus_names, corpus_text_path, generate_postings, write_corpus  # noqa: E402
 
 # programming languages and frameworks, as whole words ("Spring Dr" is a street, so Spring is left out)
 PROGRAMMING = re.compile(r"(?<![A-Za-z])(Python|Java|JavaScript|Kotlin|Swift|TypeScript|React|Django|Node\.js|C#|Go)(?![A-Za-z])")
@@ -60,9 +60,10 @@ def test_different_seeds_differ():
 
 
 def test_same_bytes_in_another_process_with_other_hash_seed():
-    # load the module file on its own, so the check does not pay for the package's other imports
-    code = ("import hashlib, importlib.util, sys; spec = importlib.util.spec_from_file_location('c', sys.argv[1]); "
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+    # load the corpus package on its own, so the check does not pay for the gpt package's other imports
+    code = ("import hashlib, importlib.util, os, sys; spec = importlib.util.spec_from_file_location("
+            "'c', sys.argv[1], submodule_search_locations=[os.path.dirname(sys.argv[1])]); "
+            "m = importlib.util.module_from_spec(spec); sys.modules['c'] = m; spec.loader.exec_module(m); "
             "print(hashlib.sha256('\\n\\n'.join(m.build_corpus(40_000, seed=9)).encode()).hexdigest())")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run([sys.executable, "-c", code, corpus.__file__], env=env, capture_output=True, text=True, check=True)
@@ -81,7 +82,7 @@ def test_does_not_touch_global_random_state():
 
 # ---- size ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("language", corpus_names())
 def test_build_corpus_reaches_target_without_overshooting(language):
     postings = build_corpus(200_000, language=language)
     size = _joined_bytes(postings)
@@ -96,7 +97,7 @@ def test_tiny_target_gives_one_posting():
 
 # ---- shape and content -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("language", corpus_names())
 def test_postings_are_clean_multiline_text(language):
     for _, text in _records(300, language=language):
         assert "\n\n" not in text, "a blank line inside a posting would split it in the corpus file"
@@ -157,7 +158,7 @@ def test_english_postings():
 
 # ---- role-specific pools --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("language", corpus_names())
 def test_programming_languages_only_in_it_postings(language):
     records = _records(900, language=language)
     nurses = [text for record, text in records if record["role_key"] == "nurse"]
@@ -173,9 +174,9 @@ def test_programming_languages_only_in_it_postings(language):
         assert all("간호" in text for text in nurses)
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("language", corpus_names())
 def test_duties_requirements_and_skills_come_from_the_roles_own_pools(language):
-    roles = {role.key: role for role in (corpus.KO_ROLES if language == "ko" else corpus.EN_ROLES)}
+    roles = {role.key: role for role in CORPORA[language].pools.ROLES}
     for record, _ in _records(400, language=language):
         role = roles[record["role_key"]]
         duties = set().union(*(_expansions(d) for d in role.duties))
@@ -186,8 +187,8 @@ def test_duties_requirements_and_skills_come_from_the_roles_own_pools(language):
 
 
 def test_role_keys_are_unique():
-    for roles in (corpus.KO_ROLES, corpus.EN_ROLES):
-        keys = [role.key for role in roles]
+    for entry in CORPORA.values():
+        keys = [role.key for role in entry.pools.ROLES]
         assert len(keys) == len(set(keys))
 
 
@@ -213,10 +214,21 @@ def test_write_corpus_replaces_existing_file_and_accepts_str_path(tmp_path):
     assert path.read_text(encoding="utf-8").startswith(build_corpus(5_000, language="en")[0])
 
 
+# ---- the registry ---------------------------------------------------------------------------------------
+
+def test_registry_lists_korean_then_english_and_names_their_text_files(tmp_path):
+    assert corpus_names() == ("ko", "en")
+    assert tuple(CORPORA) == ("ko", "en") and CORPORA["en"].name == "en"
+    assert corpus_text_path(tmp_path, "ko") == tmp_path / "job_postings_ko.txt"
+    assert corpus_text_path(str(tmp_path), "en") == tmp_path / "job_postings_en.txt"
+
+
 # ---- bad arguments ---------------------------------------------------------------------------------------
 
-def test_languages_constant():
-    assert LANGUAGES == ("ko", "en")
+@pytest.mark.parametrize("call", [lambda: corpus_text_path("data", "ja"), lambda: build_corpus(1000, language="ja")])
+def test_unknown_corpus_is_refused_naming_the_known_ones(call):
+    with pytest.raises(ValueError, match=r"unknown language 'ja': choose one of ko, en"):
+        call()
 
 
 @pytest.mark.parametrize("call", [

@@ -1,4 +1,4 @@
-"""The app's event handlers (`ui.handlers.TrainerApp`) called directly, without a server.
+"""The app's event handlers (`ui.trainer.TrainerApp`) called directly, without a server.
 
 Every app here gets its own `Storage(tmp_path)`, so data and checkpoints never touch the
 repository. Most tests start from a copy of the session's small prepared dataset (the
@@ -20,8 +20,11 @@ import pytest  # noqa: E402
 from gpt.checkpoint import load_checkpoint  # noqa: E402
 from gpt.config import ConfigError  # noqa: E402
 from gpt.model import count_parameters  # noqa: E402
-from ui.handlers import CONTROL_FIELDS, Storage, TrainerApp, _human_count  # noqa: E402
-from ui.strings import message  # noqa: E402
+from ui.i18n import message  # noqa: E402
+from ui.storage import Storage  # noqa: E402
+from ui.train_tab import CONTROL_FIELDS  # noqa: E402
+from ui.train_tab import human_count as _human_count  # noqa: E402
+from ui.trainer import TrainerApp  # noqa: E402
 
 from conftest import DATA_FILES, TEST_VOCAB_SIZE, make_text, wait_for  # noqa: E402
 
@@ -133,7 +136,7 @@ def test_describe_config_lists_problems(app):
     assert problems.count("\n- ") >= 3, problems
 
     _, korean = app.describe_config(controls(n_embd=100.0, n_head=3.0), 600, language="ko")
-    assert korean.startswith("**먼저 고쳐 주세요:**") and "divisible" in korean
+    assert korean.startswith("**먼저 고쳐 주세요:**") and "n_embd(100)는 n_head(3)로 나누어 떨어져야" in korean
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -302,11 +305,11 @@ def test_architecture_mismatch_offers_resume_or_fresh(app, tmp_path):
 
 def test_a_config_too_big_for_memory_is_flagged_in_the_summary_and_refused_before_any_question(app, tmp_path,
                                                                                                  monkeypatch):
-    import gpt.train
+    import gpt.run
     first = run_to_end(app, controls(max_steps=10.0, eval_interval=10.0))
     assert first.finish_reason == "done"
     saved = (tmp_path / "checkpoints" / "ckpt.pt").read_bytes()
-    monkeypatch.setattr(gpt.train, "estimate_training_memory", lambda cfg: 1 << 60)
+    monkeypatch.setattr(gpt.run, "estimate_training_memory", lambda cfg: 1 << 60)
     bigger = controls(n_layer=2.0, max_steps=20.0)  # another architecture too: the memory message comes first
     summary, problems = app.describe_config(bigger, TEST_VOCAB_SIZE)
     assert "of memory" in summary
@@ -320,7 +323,7 @@ def test_a_config_too_big_for_memory_is_flagged_in_the_summary_and_refused_befor
 def test_the_download_button_offers_only_a_checkpoint_that_loads(trained_app):
     info, download = trained_app.run_view("", "en")
     assert update_of(download)["visible"] is True and update_of(download)["value"].endswith("ckpt.pt")
-    checkpoint = trained_app.storage.checkpoint_of("")
+    checkpoint = trained_app.storage.run("").checkpoint
     original = checkpoint.read_bytes()
     try:
         checkpoint.write_bytes(original[: len(original) // 2])  # truncated
@@ -575,8 +578,8 @@ def test_korean_messages_while_running(app):
 def test_locked_controls_show_the_architecture_that_actually_trains(app, monkeypatch):
     import threading
 
-    import ui.handlers
     import ui.job
+    import ui.train_tab
 
     run_to_end(app, controls(n_layer=1.0, max_steps=10.0, eval_interval=10.0))
     gate = threading.Event()
@@ -587,7 +590,7 @@ def test_locked_controls_show_the_architecture_that_actually_trains(app, monkeyp
         yield from real_train(*args, **options)
 
     monkeypatch.setattr(ui.job, "train", gated_train)
-    monkeypatch.setattr(ui.handlers, "FOLLOW_INTERVAL_SECONDS", 0.02)
+    monkeypatch.setattr(ui.train_tab, "FOLLOW_INTERVAL_SECONDS", 0.02)
     shown = []
 
     async def watch():
@@ -634,7 +637,7 @@ def test_storage_on_a_space_without_persistent_storage_is_temporary(tmp_path, mo
 
 def test_the_page_warns_about_temporary_storage_in_both_languages(tmp_path):
     import app as app_module
-    from ui.strings import LABELS
+    from gpt.locales import TABLES
 
     def warnings(storage):
         components = app_module.build_ui(TrainerApp(storage)).get_config_file()["components"]
@@ -642,7 +645,7 @@ def test_the_page_warns_about_temporary_storage_in_both_languages(tmp_path):
 
     shown = warnings(Storage(tmp_path, temporary=True))
     assert len(shown) == 1 and "temporary_storage" in str(shown[0])  # a translated label, not fixed text
-    english, korean = LABELS["temporary_storage"]
+    english, korean = (TABLES[language]["label.temporary_storage"] for language in ("en", "ko"))
     assert "lost when it restarts" in english and "영구 저장소" in korean
     assert warnings(Storage(tmp_path)) == []
 
@@ -661,12 +664,12 @@ def test_the_sample_tab_refuses_an_unknown_precision(trained_app):
 
 
 def test_a_failure_while_sampling_is_a_sentence_that_keeps_the_text(trained_app, monkeypatch):
-    import gpt.sample
+    import gpt.inference
 
     def broken(*args, **kwargs):
         yield 5
         raise RuntimeError("Expected query, key, and value to have the same dtype")
-    monkeypatch.setattr(gpt.sample, "generate", broken)
+    monkeypatch.setattr(gpt.inference, "generate", broken)
     text, note = list(trained_app.sample("[채용]", 0.9, 50, 1.0, 12, 5, "en", "", "bfloat16"))[-1]
     assert text.startswith("[채용]")
     assert note == ("**Generating stopped:** the model failed while sampling with bfloat16 weights; the text so far is "

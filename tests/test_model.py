@@ -9,7 +9,7 @@ import torch
 
 from gpt.config import Config
 from gpt.model import GPT, count_parameters, estimate_training_memory, training_flops_per_token
-from gpt.sample import KVCache
+from gpt.generate import KVCache
 
 
 def small(**changes) -> Config:

@@ -21,7 +21,8 @@ from gpt.config import Config
 from gpt.device import CpuFeatures, choose_dtype
 from gpt.locales import LANGUAGES, text
 from gpt.model import GPT
-from gpt.sample import load_model
+from gpt.inference import load_model
+from gpt.sampling import SamplingOptions
 from gpt.train import Evaluated, Finished, Sampled, Started, train_step
 
 from conftest import run_training, tiny_config
@@ -98,7 +99,7 @@ def test_a_run_samples_at_each_evaluation_resumes_and_keeps_its_best_in_every_ty
 @pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8"])
 def test_a_checkpoint_trained_in_each_type_samples_in_each_precision(trained_in, dtype, precision):
     loaded = load_model(trained_in[dtype], precision=precision)
-    text_out = "".join(loaded.stream("", max_new_tokens=12, temperature=0.9, top_k=50, seed=3))
+    text_out = "".join(loaded.stream("", SamplingOptions(max_new_tokens=12, temperature=0.9, top_k=50, seed=3)))
     assert loaded.checkpoint_info["precision"] == precision
     assert text_out.strip()
 
@@ -208,10 +209,11 @@ def test_compile_on_trains_a_tiny_model_like_eager(cfg):
 def test_a_failure_names_what_to_try_compile_first_then_the_type():
     from pathlib import Path
 
+    from gpt.run import Run
     from gpt.train import failure
     cpu = torch.device("cpu")
     args = (RuntimeError("Expected query, key, and value to have the same dtype"), "sample", 100,
-            Path("nowhere/ckpt.pt"), cpu)
+            Run(Path("nowhere")), cpu)
     assert failure(*args, "bfloat16", compiled=True).message.endswith("Try compile off")
     assert failure(*args, "bfloat16", compiled=False).message == (
         "the sample failed at step 100 (bfloat16 on cpu); no checkpoint was saved yet. Try precision float32")

@@ -10,7 +10,10 @@ import torch
 
 from gpt.config import Config
 from gpt.model import GPT
-from gpt.sample import LoadedModel, TextStream, generate, load_model, pick_next_token, token_bytes_table
+from gpt.generate import generate
+from gpt.inference import LoadedModel, load_model
+from gpt.sampling import SamplingOptions, pick_next_token
+from gpt.text import TextStream, token_bytes_table
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
 
 KOREAN = "채용 공고: 백엔드 개발자를 모집합니다. 서울 근무, 경력 3년 이상 우대합니다! 😀 함께 성장해요."
@@ -64,8 +67,8 @@ def lively() -> GPT:
 
 def test_greedy_is_deterministic_and_follows_the_argmax(lively):
     prompt = [5, 17, 42, 8, 99]
-    first = list(generate(lively, prompt, 40, temperature=0))
-    second = list(generate(lively, prompt, 40, temperature=0))
+    first = list(generate(lively, prompt, SamplingOptions(max_new_tokens=40, temperature=0)))
+    second = list(generate(lively, prompt, SamplingOptions(max_new_tokens=40, temperature=0)))
     assert first == second
     assert len(set(first)) > 10  # varied output: the comparisons below mean something
     assert first == greedy_reference(lively, prompt, 40)
@@ -73,23 +76,21 @@ def test_greedy_is_deterministic_and_follows_the_argmax(lively):
 
 def test_greedy_with_and_without_cache_agree_within_block_size(lively):
     prompt = [3, 141, 59, 26, 53]
-    cached = list(generate(lively, prompt, 50, temperature=0, use_cache=True))
-    plain = list(generate(lively, prompt, 50, temperature=0, use_cache=False))
+    cached = list(generate(lively, prompt, SamplingOptions(max_new_tokens=50, temperature=0), use_cache=True))
+    plain = list(generate(lively, prompt, SamplingOptions(max_new_tokens=50, temperature=0), use_cache=False))
     assert len(cached) == 50 and len(set(cached)) > 10
     assert cached == plain
 
 
 def test_greedy_with_and_without_cache_agree_on_the_trained_model(model):
     prompt = [3, 141, 59, 26, 53]
-    assert list(generate(model, prompt, 50, 0, use_cache=True)) == list(generate(model, prompt, 50, 0, use_cache=False))
+    assert list(generate(model, prompt, SamplingOptions(max_new_tokens=50, temperature=0), use_cache=True)) == list(generate(model, prompt, SamplingOptions(max_new_tokens=50, temperature=0), use_cache=False))
 
 
 def test_sampling_with_and_without_cache_agree_within_block_size(lively):
     prompt = [9, 8, 7]
-    cached = list(generate(lively, prompt, 55, temperature=1.0, top_k=0,
-                           generator=torch.Generator().manual_seed(11), use_cache=True))
-    plain = list(generate(lively, prompt, 55, temperature=1.0, top_k=0,
-                          generator=torch.Generator().manual_seed(11), use_cache=False))
+    cached = list(generate(lively, prompt, SamplingOptions(max_new_tokens=55, temperature=1.0, top_k=0), generator=torch.Generator().manual_seed(11), use_cache=True))
+    plain = list(generate(lively, prompt, SamplingOptions(max_new_tokens=55, temperature=1.0, top_k=0), generator=torch.Generator().manual_seed(11), use_cache=False))
     assert cached == plain and len(set(cached)) > 20
 
 
@@ -97,7 +98,7 @@ def test_sampling_with_and_without_cache_agree_within_block_size(lively):
 def test_generation_runs_past_block_size(lively, use_cache):
     block_size = lively.cfg.block_size
     prompt = [7, 7, 7]
-    ids = list(generate(lively, prompt, 3 * block_size + 5, temperature=0, use_cache=use_cache))
+    ids = list(generate(lively, prompt, SamplingOptions(max_new_tokens=3 * block_size + 5, temperature=0), use_cache=use_cache))
     assert len(ids) == 3 * block_size + 5
     assert all(0 <= i < lively.cfg.vocab_size for i in ids)
     # Until the window is full both ways see the same context.
@@ -112,7 +113,7 @@ def test_cached_generation_restarts_from_the_last_half_window(lively):
     """The documented behaviour: when the cache is full, continue from the last block_size // 2 tokens."""
     block_size = lively.cfg.block_size
     prompt = [11, 12, 13, 14]
-    cached = list(generate(lively, prompt, 2 * block_size + 7, temperature=0, use_cache=True))
+    cached = list(generate(lively, prompt, SamplingOptions(max_new_tokens=2 * block_size + 7, temperature=0), use_cache=True))
     window = list(prompt)
     expected = []
     with torch.no_grad():
@@ -125,7 +126,7 @@ def test_cached_generation_restarts_from_the_last_half_window(lively):
 
 
 def test_sampling_past_block_size_with_cache(model):
-    ids = list(generate(model, [1], 200, temperature=1.0, top_k=0, generator=torch.Generator().manual_seed(0)))
+    ids = list(generate(model, [1], SamplingOptions(max_new_tokens=200, temperature=1.0, top_k=0), generator=torch.Generator().manual_seed(0)))
     assert len(ids) == 200 and all(0 <= i < model.cfg.vocab_size for i in ids)
 
 
@@ -133,7 +134,7 @@ def test_sampling_past_block_size_with_cache(model):
 def test_prompt_longer_than_block_size_keeps_its_last_window(lively, use_cache):
     block_size = lively.cfg.block_size
     prompt = [(i * 37) % 300 for i in range(block_size + 40)]
-    ids = list(generate(lively, prompt, 10, temperature=0, use_cache=use_cache))
+    ids = list(generate(lively, prompt, SamplingOptions(max_new_tokens=10, temperature=0), use_cache=use_cache))
     assert len(ids) == 10
     assert ids[0] == greedy_reference(lively, prompt[-block_size:], 1)[0]
     assert ids[0] != greedy_reference(lively, prompt[:block_size], 1)[0]  # the window really matters here
@@ -184,8 +185,8 @@ def test_smaller_weights_predict_like_float32(trained, exact, precision):
 def test_int8_model_samples_readable_text(trained):
     config, checkpoint = trained
     small = load_model(checkpoint, config.tok_path, precision="int8")
-    text = small.complete("서울", max_new_tokens=40, seed=0)
-    assert text and text == small.complete("서울", max_new_tokens=40, seed=0)
+    text = "".join(small.stream("서울", SamplingOptions(max_new_tokens=40, seed=0)))
+    assert text and text == "".join(small.stream("서울", SamplingOptions(max_new_tokens=40, seed=0)))
 
 
 def test_unknown_precision_is_refused(trained):
@@ -196,17 +197,17 @@ def test_unknown_precision_is_refused(trained):
 
 def test_empty_prompt_is_refused(model):
     with pytest.raises(ValueError, match="at least one prompt token"):
-        list(generate(model, [], 5))
+        list(generate(model, [], SamplingOptions(max_new_tokens=5)))
 
 
 def test_generate_restores_training_mode(trained):
     config, checkpoint = trained
     m = load_model(checkpoint, config.tok_path).model
     m.train()
-    list(generate(m, [1, 2], 3, temperature=0))
+    list(generate(m, [1, 2], SamplingOptions(max_new_tokens=3, temperature=0)))
     assert m.training
     m.eval()
-    list(generate(m, [1, 2], 3, temperature=0))
+    list(generate(m, [1, 2], SamplingOptions(max_new_tokens=3, temperature=0)))
     assert not m.training
 
 
@@ -216,33 +217,33 @@ def test_generate_restores_training_mode(trained):
 
 def test_temperature_zero_is_argmax():
     logits = torch.randn(4, 50)
-    assert torch.equal(pick_next_token(logits, 0.0), logits.argmax(-1, keepdim=True))
-    assert pick_next_token(logits, 0.0).shape == (4, 1)
+    assert torch.equal(pick_next_token(logits, SamplingOptions(temperature=0.0, top_k=0)), logits.argmax(-1, keepdim=True))
+    assert pick_next_token(logits, SamplingOptions(temperature=0.0, top_k=0)).shape == (4, 1)
 
 
 def test_tiny_temperature_is_almost_greedy():
     logits = torch.tensor([[0.0, 1.0, 3.0, 2.0]])
     generator = torch.Generator().manual_seed(0)
-    picks = {int(pick_next_token(logits, 1e-3, generator=generator)) for _ in range(50)}
+    picks = {int(pick_next_token(logits, SamplingOptions(temperature=1e-3, top_k=0), generator=generator)) for _ in range(50)}
     assert picks == {2}
 
 
 def test_top_k_larger_than_the_vocabulary_is_no_cut():
     logits = torch.zeros(1, 10)
     generator = torch.Generator().manual_seed(0)
-    picks = {int(pick_next_token(logits, 1.0, top_k=10_000, generator=generator)) for _ in range(300)}
+    picks = {int(pick_next_token(logits, SamplingOptions(temperature=1.0, top_k=10_000), generator=generator)) for _ in range(300)}
     assert picks == set(range(10))
 
 
 def test_top_k_larger_than_the_vocabulary_in_generate(model):
-    ids = list(generate(model, [1], 20, temperature=1.0, top_k=10**6, generator=torch.Generator().manual_seed(1)))
+    ids = list(generate(model, [1], SamplingOptions(max_new_tokens=20, temperature=1.0, top_k=10**6), generator=torch.Generator().manual_seed(1)))
     assert len(ids) == 20
 
 
 def test_top_k_keeps_the_k_best():
     logits = torch.tensor([[0.5, 3.0, -1.0, 2.9, 0.0, 2.8, 1.0]])
     generator = torch.Generator().manual_seed(0)
-    picks = {int(pick_next_token(logits, 5.0, top_k=3, generator=generator)) for _ in range(500)}
+    picks = {int(pick_next_token(logits, SamplingOptions(temperature=5.0, top_k=3), generator=generator)) for _ in range(500)}
     assert picks == {1, 3, 5}
 
 
@@ -251,11 +252,11 @@ def test_top_p_restricts_to_the_nucleus():
     probabilities = torch.tensor([0.15, 0.5, 0.05, 0.3])
     logits = probabilities.log().unsqueeze(0).repeat(3, 1)
     generator = torch.Generator().manual_seed(0)
-    picks = torch.cat([pick_next_token(logits, 1.0, top_p=0.7, generator=generator) for _ in range(300)])
+    picks = torch.cat([pick_next_token(logits, SamplingOptions(temperature=1.0, top_p=0.7, top_k=0), generator=generator) for _ in range(300)])
     assert set(picks.flatten().tolist()) == {1, 3}
-    picks = {int(pick_next_token(logits[:1], 1.0, top_p=0.85, generator=generator)) for _ in range(300)}
+    picks = {int(pick_next_token(logits[:1], SamplingOptions(temperature=1.0, top_p=0.85, top_k=0), generator=generator)) for _ in range(300)}
     assert picks == {1, 3, 0}  # 0.5 + 0.3 < 0.85: the third best joins
-    picks = {int(pick_next_token(logits[:1], 1.0, top_p=0.01, generator=generator)) for _ in range(100)}
+    picks = {int(pick_next_token(logits[:1], SamplingOptions(temperature=1.0, top_p=0.01, top_k=0), generator=generator)) for _ in range(100)}
     assert picks == {1}  # the best one always stays
 
 
@@ -263,14 +264,14 @@ def test_top_p_per_row():
     logits = torch.tensor([[5.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0]])
     generator = torch.Generator().manual_seed(0)
     for _ in range(100):
-        picks = pick_next_token(logits, 1.0, top_p=0.5, generator=generator)
+        picks = pick_next_token(logits, SamplingOptions(temperature=1.0, top_p=0.5, top_k=0), generator=generator)
         assert picks.flatten().tolist() == [0, 3]
 
 
 def test_top_k_and_top_p_together():
     logits = torch.tensor([[4.0, 3.9, 3.8, 3.7, -5.0]])
     generator = torch.Generator().manual_seed(0)
-    picks = {int(pick_next_token(logits, 1.0, top_k=2, top_p=0.99, generator=generator)) for _ in range(300)}
+    picks = {int(pick_next_token(logits, SamplingOptions(temperature=1.0, top_k=2, top_p=0.99), generator=generator)) for _ in range(300)}
     assert picks == {0, 1}
 
 
@@ -343,21 +344,17 @@ def _is_utf8(raw: bytes) -> bool:
 
 def test_stream_with_a_seed_is_reproducible(loaded):
     options = dict(max_new_tokens=40, temperature=1.0, top_k=0)
-    a = list(loaded.stream("채용", seed=7, **options))
-    b = list(loaded.stream("채용", seed=7, **options))
-    c = list(loaded.stream("채용", seed=8, **options))
+    a = list(loaded.stream("채용", SamplingOptions(seed=7, **options)))
+    b = list(loaded.stream("채용", SamplingOptions(seed=7, **options)))
+    c = list(loaded.stream("채용", SamplingOptions(seed=8, **options)))
     assert a == b
     assert "".join(a) != "".join(c)
     assert all("\ufffd" not in piece for piece in a + c)
 
 
-def test_complete_joins_the_stream(loaded):
-    assert loaded.complete("hello", max_new_tokens=20, seed=3) == "".join(loaded.stream("hello", 20, seed=3))
-
-
 def test_greedy_stream_equals_greedy_generate(loaded):
-    ids = list(generate(loaded.model, loaded.prompt_ids("the"), 30, temperature=0))
-    text = loaded.complete("the", max_new_tokens=30, temperature=0)
+    ids = list(generate(loaded.model, loaded.prompt_ids("the"), SamplingOptions(max_new_tokens=30, temperature=0)))
+    text = "".join(loaded.stream("the", SamplingOptions(max_new_tokens=30, temperature=0)))
     assert text == stream_text(loaded.tokenizer, ids)
 
 
@@ -369,12 +366,12 @@ def stream_text(tokenizer, ids):
 def test_empty_prompt_starts_a_new_document(loaded):
     assert loaded.prompt_ids("") == [end_of_text_id(loaded.tokenizer)]
     assert loaded.prompt_ids("채용") == loaded.tokenizer.encode("채용").ids
-    assert isinstance(loaded.complete("", max_new_tokens=5, seed=0), str)
+    assert isinstance("".join(loaded.stream("", SamplingOptions(max_new_tokens=5, seed=0))), str)
 
 
 def test_stream_can_run_in_a_thread(loaded):
     results = []
-    thread = threading.Thread(target=lambda: results.append(loaded.complete("we", max_new_tokens=10, seed=1)))
+    thread = threading.Thread(target=lambda: results.append("".join(loaded.stream("we", SamplingOptions(max_new_tokens=10, seed=1)))))
     thread.start()
     thread.join(30)
-    assert results == [loaded.complete("we", max_new_tokens=10, seed=1)]
+    assert results == ["".join(loaded.stream("we", SamplingOptions(max_new_tokens=10, seed=1)))]

@@ -25,7 +25,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import pytest  # noqa: E402
 
 from gpt.checkpoint import load_checkpoint  # noqa: E402
-from ui.strings import message  # noqa: E402
+from ui.i18n import message  # noqa: E402
 
 from conftest import TEST_VOCAB_SIZE, launched_app, step_of, wait_for  # noqa: E402
 
@@ -105,7 +105,7 @@ def run(server):
     short = {name: value for name, value in train_args(max_steps=20, eval_interval=10).items()
              if name not in ("vocab_size", "resume_mode", "owner")}
     assert trainer.start_training(short, TEST_VOCAB_SIZE, "ask", OWNER, "en") is None
-    assert trainer.job.wait(60) and trainer.storage.checkpoint.is_file()
+    assert trainer.job.wait(60) and trainer.storage.run().checkpoint.is_file()
 
     owner = new_client(url)
     job = owner.submit(**train_args(), api_name="/train")

@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 import torch
 
+import gpt.run
+import gpt.run_setup
 import gpt.train
-from gpt.checkpoint import ArchitectureMismatch, CheckpointError, TokenizerMismatch, list_runs, load_checkpoint
+from gpt.checkpoint import ArchitectureMismatch, CheckpointError, TokenizerMismatch, load_checkpoint
+from gpt.run import list_runs
 from gpt.config import Config, ConfigError
 from gpt.data import DataError, DataInfo, Progress, prepare_builtin, read_meta
 from gpt.model import count_parameters
 from gpt.tokenizer import save_tokenizer, train_tokenizer
-from gpt.train import (CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, bits_per_byte, has_diverged, learning_rate,
+from gpt.schedules import learning_rate
+from gpt.train import (CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, bits_per_byte, has_diverged,
                        train)
 
 from conftest import TEST_VOCAB_SIZE, make_text, run_training, tiny_config
@@ -431,7 +435,7 @@ def test_no_data_prepares_the_builtin_corpus(tmp_path, monkeypatch):
         calls.append((args, kwargs))
         return real(*args, **kwargs, target_bytes=150_000)
 
-    monkeypatch.setattr(gpt.train, "prepare_builtin", small_builtin)
+    monkeypatch.setattr(gpt.run_setup, "prepare_builtin", small_builtin)
     cfg = tiny_config(tmp_path, vocab_size=400, max_steps=10, builtin_corpus="ko")
     assert not (tmp_path / "data").exists()
     events = run_training(cfg)
@@ -496,7 +500,7 @@ def test_block_size_larger_than_the_validation_split(cfg, prepared):
 
 
 def test_a_config_that_cannot_fit_in_memory_is_refused(cfg, monkeypatch):
-    monkeypatch.setattr(gpt.train, "estimate_training_memory", lambda cfg: 1 << 60)
+    monkeypatch.setattr(gpt.run, "estimate_training_memory", lambda cfg: 1 << 60)
     with pytest.raises(ConfigError, match="needs about .* GiB"):
         run_training(cfg)
     assert not checkpoint_of(cfg).exists()

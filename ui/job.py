@@ -3,7 +3,8 @@
 Training must outlive the page that started it: closing or reloading the tab only stops
 watching. So the Train button starts a `TrainingJob` and then follows its `snapshot()`; a page
 opened later follows the same job. Only one run at a time, and only its owner (the browser
-that started it) may stop it; everyone else sees it read-only.
+that started it) may stop it; everyone else sees it read-only. Messages are kept as `Text`, so
+every page shows them in its own language.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from gpt.checkpoint import ArchitectureMismatch, TokenizerMismatch
 from gpt.config import Config, ConfigError
 from gpt.data import Progress
-from gpt.locales import text
+from gpt.locales import Text
 from gpt.train import USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
 
 MAX_LOG_LINES = 300
@@ -34,26 +35,24 @@ class JobState:
     version: int = 0  # grows on every change, so a watcher can skip unchanged frames
     owner: str = ""
     cfg: Config | None = None
-    started_at: float = 0.0
+    started_at: float = 0.0  # when this run was started: which run a page is watching
     start_step: int = 0
     step: int = 0
     max_steps: int = 0
     vocab_size: int = 0
-    parameters: int = 0
-    device: str = ""
     tokens_per_second: float = 0.0
     elapsed: float = 0.0  # seconds of training in this run
     train_losses: list = field(default_factory=list)  # (step, loss) at each log step
     evaluations: list = field(default_factory=list)  # dicts: step, train_loss, val_loss, val_bpb
     samples: list = field(default_factory=list)  # (step, text)
     advice: list = field(default_factory=list)  # gpt.health.Advice, newest last
-    log: list = field(default_factory=list)
+    log: list = field(default_factory=list)  # Text or str lines
     preparing: Progress | None = None
     checkpoint: str = ""
     finish_reason: str = ""
-    message: str = ""
-    error_kind: str = ""  # config, data, architecture, tokenizer, crash
-    error_detail: str = ""  # for a checkpoint mismatch: just what differs, without the CLI's flags
+    message: Text | str = ""
+    error_kind: str = ""  # config, data, architecture, tokenizer, crash, diverged, out_of_memory, failed
+    error_detail: Text | str = ""  # for a checkpoint mismatch: just what differs, without the CLI's flags
 
     @property
     def active(self) -> bool:
@@ -63,8 +62,7 @@ class JobState:
     def eta_seconds(self) -> float | None:
         if self.tokens_per_second <= 0 or not self.cfg:
             return None
-        remaining_tokens = (self.max_steps - self.step) * self.cfg.batch_size * self.cfg.block_size
-        return remaining_tokens / self.tokens_per_second
+        return (self.max_steps - self.step) * self.cfg.tokens_per_step / self.tokens_per_second
 
 
 class TrainingJob:
@@ -128,23 +126,22 @@ class TrainingJob:
                     "tokenizer" if isinstance(error, TokenizerMismatch) else
                     "config" if isinstance(error, ConfigError) else "data")
             detail = error.describe_differences() if isinstance(error, ArchitectureMismatch) else ""
+            message = error if isinstance(error, ConfigError) else (error.args[0] if error.args else str(error))
             with self._lock:
-                self._update(status="failed", message=str(error), error_kind=kind, error_detail=detail, preparing=None)
+                self._update(status="failed", message=message, error_kind=kind, error_detail=detail, preparing=None)
         except Exception as error:  # keep the server alive and say what happened, in words
             traceback.print_exc()
-            detail = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
             with self._lock:
-                self._log(f"error detail: {detail}")
-                self._update(status="failed", message="the run could not start because of an unexpected error; "
-                                                      "nothing was changed on disk. The log below has the details",
-                             error_kind="crash", preparing=None)
+                self._log(Text("app.error_detail", detail=f"{type(error).__name__}: "
+                                                          f"{(str(error).strip().splitlines() or [''])[0][:300]}"))
+                self._update(status="failed", message=Text("app.could_not_start"), error_kind="crash", preparing=None)
 
     def _update(self, **changes) -> None:
         for name, value in changes.items():
             setattr(self._state, name, value)
         self._state.version += 1
 
-    def _log(self, line: str) -> None:
+    def _log(self, line: Text | str) -> None:
         self._state.log.append(line)
         del self._state.log[:-MAX_LOG_LINES]
 
@@ -158,17 +155,16 @@ class TrainingJob:
             self._update(preparing=event)
         elif isinstance(event, Started):
             self._update(preparing=None, cfg=event.cfg, step=event.step, start_step=event.step,
-                         max_steps=event.max_steps, vocab_size=event.vocab_size, parameters=event.parameters,
-                         device=f"{event.device}, {event.dtype}", checkpoint=event.checkpoint,
+                         max_steps=event.max_steps, vocab_size=event.vocab_size, checkpoint=event.checkpoint,
                          evaluations=list(event.history))
-            self._log(f"device {event.device} ({event.dtype}: {text('dtype_reason.' + event.dtype_reason)}), "
-                      f"{event.parameters:,} parameters, vocab "
-                      f"{event.vocab_size:,}, {event.train_tokens:,} train / {event.val_tokens:,} val tokens")
-            self._log(f"CPU features: {event.cpu_features}")
+            self._log(Text("app.log_started", device=event.device, dtype=event.dtype,
+                           reason=Text("dtype_reason." + event.dtype_reason), parameters=event.parameters,
+                           vocab_size=event.vocab_size, train_tokens=event.train_tokens, val_tokens=event.val_tokens))
+            self._log(Text("app.log_cpu_features", features=event.cpu_features))
             if event.archived_checkpoint:
-                self._log(f"previous run kept as {event.archived_checkpoint}")
+                self._log(Text("app.log_archived", path=event.archived_checkpoint))
             if event.resumed:
-                self._log(f"resuming from step {event.step:,}")
+                self._log(Text("app.log_resuming", step=event.step))
         elif isinstance(event, StepDone):
             state.train_losses.append((event.step, event.loss))
             self._update(step=event.step, tokens_per_second=event.tokens_per_second, elapsed=event.elapsed)
@@ -183,15 +179,16 @@ class TrainingJob:
             self._update()
         elif isinstance(event, Advice):
             state.advice.append(event)
-            self._log(f"advice: {event.message}")
+            self._log(Text("app.log_advice", message=event.message))
             self._update()
         elif isinstance(event, CheckpointSaved):
-            self._log(f"saved {event.path}" + (f" (best so far: {event.best_path})" if event.best_path else ""))
+            self._log(Text("app.log_saved_best", path=event.path, best=event.best_path) if event.best_path
+                      else Text("app.log_saved", path=event.path))
             self._update(checkpoint=event.path)
         elif isinstance(event, Finished):
             self._log(event.message)
             if event.detail:
-                self._log(f"error detail: {event.detail}")
+                self._log(Text("app.error_detail", detail=event.detail))
             failed = event.reason in ("diverged", "out_of_memory", "failed")
             self._update(status="failed" if failed else "finished", step=event.step, finish_reason=event.reason,
                          message=event.message, error_kind=event.reason if failed else "")

@@ -11,15 +11,17 @@ import math
 
 import plotly.graph_objects as go
 
+from gpt.locales import text
+
 MAX_POINTS = 400
 
-# (low, high, English label, Korean label, colour): the original tutorial's loss bands.
+# (low, high, locale key, colour): the original tutorial's loss bands.
 LOSS_BANDS = (
-    (0.0, 2.0, "below 2: good (watch for overfitting)", "2 미만: 좋음 (과적합 주의)", "rgba(46, 160, 67, 0.10)"),
-    (2.0, 3.0, "2-3: meaningful text", "2-3: 의미 있는 문장", "rgba(46, 160, 67, 0.05)"),
-    (3.0, 5.0, "3-5: learning the format", "3-5: 형식 학습", "rgba(255, 193, 7, 0.08)"),
-    (5.0, 7.0, "5-7: grammar starting", "5-7: 문법 학습 시작", "rgba(255, 152, 0, 0.08)"),
-    (10.0, 100.0, "above 10: random", "10 초과: 무작위", "rgba(220, 53, 69, 0.06)"),
+    (0.0, 2.0, "plot.band_good", "rgba(46, 160, 67, 0.10)"),
+    (2.0, 3.0, "plot.band_meaningful", "rgba(46, 160, 67, 0.05)"),
+    (3.0, 5.0, "plot.band_format", "rgba(255, 193, 7, 0.08)"),
+    (5.0, 7.0, "plot.band_grammar", "rgba(255, 152, 0, 0.08)"),
+    (10.0, 100.0, "plot.band_random", "rgba(220, 53, 69, 0.06)"),
 )
 
 
@@ -34,45 +36,44 @@ def thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> list[tup
 
 def loss_figure(train_losses: list[tuple[int, float]], evaluations: list[dict], vocab_size: int,
                 max_steps: int, language: str = "en") -> go.Figure:
-    korean = language == "ko"
     figure = go.Figure()
     random_level = math.log(vocab_size) if vocab_size > 1 else None
     highest = max([random_level or 0] + [loss for _, loss in train_losses[:50]] +
                   [e["val_loss"] for e in evaluations[:5]] + [3.0])
     top = min(max(highest * 1.08, 3.0), 12.0)
 
-    for low, high, english, korean_label, colour in LOSS_BANDS:
+    for low, high, key, colour in LOSS_BANDS:
         if low >= top:
             continue
         figure.add_hrect(y0=low, y1=min(high, top), fillcolor=colour, line_width=0, layer="below",
-                         annotation_text=korean_label if korean else english, annotation_position="top left",
+                         annotation_text=text(key, language), annotation_position="top left",
                          annotation_font_size=10, annotation_font_color="gray")
     if random_level is not None:
         figure.add_hline(y=random_level, line_dash="dot", line_color="gray",
-                         annotation_text=(f"무작위 추측 ln({vocab_size:,}) = {random_level:.2f}" if korean
-                                          else f"random guess ln({vocab_size:,}) = {random_level:.2f}"),
+                         annotation_text=text("plot.random_guess", language, vocab_size=vocab_size,
+                                              level=random_level),
                          annotation_position="bottom right", annotation_font_size=10)
 
     if train_losses:
         steps, losses = zip(*thin(train_losses))
-        figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name="학습 손실 (배치)" if korean else "train loss (batch)",
+        figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name=text("plot.train_batch", language),
                                     line={"color": "rgba(31, 119, 180, 0.45)", "width": 1}))
     if evaluations:
         steps = [e["step"] for e in evaluations]
         figure.add_trace(go.Scatter(x=steps, y=[e["train_loss"] for e in evaluations], mode="lines+markers",
-                                    name="학습 손실 (평가)" if korean else "train loss (eval)",
+                                    name=text("plot.train_eval", language),
                                     line={"color": "#1f77b4", "width": 2}))
         figure.add_trace(go.Scatter(
             x=steps, y=[e["val_loss"] for e in evaluations], mode="lines+markers",
-            name="검증 손실" if korean else "val loss", line={"color": "#d62728", "width": 2},
+            name=text("plot.val", language), line={"color": "#d62728", "width": 2},
             customdata=[[e.get("val_bpb") or float("nan")] for e in evaluations],
             hovertemplate="step %{x}<br>val loss %{y:.4f}<br>%{customdata[0]:.3f} bits/byte<extra></extra>"))
 
     figure.update_layout(
         uirevision="loss",  # keep the user's zoom across updates
         height=380, margin={"l": 50, "r": 20, "t": 30, "b": 40},
-        xaxis={"title": "스텝" if korean else "step", "range": [0, max(max_steps, 1)]},
-        yaxis={"title": "손실 (nats/토큰)" if korean else "loss (nats/token)", "range": [0, top]},
+        xaxis={"title": text("plot.step", language), "range": [0, max(max_steps, 1)]},
+        yaxis={"title": text("plot.loss", language), "range": [0, top]},
         legend={"orientation": "h", "y": 1.12, "x": 0},
         template="plotly_white",
     )

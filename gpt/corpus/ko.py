@@ -1,65 +1,16 @@
-"""Synthetic job-posting corpus: a deterministic generator of realistic, varied job postings.
+"""Korean word pools for the job-posting corpus: pure data.
 
-The original tutorial trains a GPT on Korean job postings. We cannot download any, so we
-synthesize them. Every posting draws a role family (its duties, requirements and preferred
-skills come only from that family's pools, so a nursing posting never lists Python), an employer
-of a kind that hires that role (a pharmacist works at a pharmacy or a hospital), a location, pay,
-hours, benefits, a hiring process, a deadline and contact details, and renders them in one of
-several layouts: bracketed or "■" section headers, numbered sections, a key-value summary, a
-compact inline form, or a friendly start-up style.
-
-Pool strings may contain alternatives written "{a|b|c}"; one is picked at random each time
-(an empty alternative is allowed). Templates with named fields ("{co}", "{title}") are filled
-with str.format after the alternatives are expanded.
-
-Public API: generate_postings, build_corpus, write_corpus, LANGUAGES.
-Everything random goes through a local random.Random(seed): a seed always gives the same bytes.
+The shared generator reads the pools named in schema.SHARED_POOLS; ko_fields.py reads the rest
+(regions, employers, pay and contact details). Strings follow schema.py: "{a|b}" picks one
+alternative, "{co}" and friends are filled in with str.format. A particle that depends on the word
+before it is a field of its own ("{co_은}", "{title_을}"), which ko_fields.py fills in with the right form.
 """
 
-from __future__ import annotations
-
-import datetime
-import os
-import random
-import re
-from typing import Callable, Iterator, NamedTuple
-
-LANGUAGES = ("ko", "en")
-
-
-class Role(NamedTuple):
-    """A role family: titles that share one pool of duties, requirements and preferred skills."""
-    key: str
-    sector: str                   # picks benefits, hiring process, documents, contact department
-    companies: tuple[str, ...]    # employer kinds (keys of *_EMPLOYERS) that hire this role
-    titles: tuple[str, ...]
-    duties: tuple[str, ...]
-    requirements: tuple[str, ...]
-    preferred: tuple[str, ...]
-    education: tuple[str, ...]
-    employment: tuple[str, ...]   # keys of *_EMPLOYMENT; repeats act as weights
-    pay: tuple[int, int]          # yearly pay range: 만원 (ko) or thousand USD (en)
-    hours: tuple[str, ...]        # keys of *_HOURS
-
-
-class Employer(NamedTuple):
-    """A kind of employer: how its names are formed and how it describes itself."""
-    forms: tuple[tuple[str, ...], ...]   # (name template, romanized domain tail[, description of that name])
-    descs: tuple[str, ...]               # what it is, for the intro, when the form has no description
-    corporate: bool = True               # may carry a legal form such as (주) / Inc.
-    small: bool = False                  # a shop or clinic: a handful of staff, no revenue talk
-    formal: bool = False                 # a public body or school: official-notice headlines
-    depts: tuple[str, ...] = ()          # departments that handle hiring, besides the generic KO_DEPTS
-    perks: tuple[str, ...] = ()          # benefits typical of this kind of employer
-
-
-# =============================================================================================
-# Korean pools
-# =============================================================================================
+from .schema import Employer, Region, Role
 
 # Field order: key, sector, employer kinds, titles, duties, requirements, preferred, education,
 # employment, pay (만원/year), hours.
-KO_ROLES = (
+ROLES = (
     # ---- IT ------------------------------------------------------------------------------------
     Role("backend", "it", ("it",),
          ("백엔드 개발자", "서버 개발자", "백엔드 엔지니어", "API 플랫폼 개발자", "결제 시스템 백엔드 개발자", "웹 서버 개발자",
@@ -826,7 +777,7 @@ KO_ROLES = (
          ("학력무관",),
          ("full", "contract", "part", "dispatch"), (2300, 3000), ("cleaning", "part")),
 )
-KO_EMPLOYMENT = {
+EMPLOYMENT = {
     "full": ("정규직", "정규직", "정규직 (수습 3개월)", "정규직 (수습기간 있음)"),
     "contract": ("계약직", "계약직 (1년)", "계약직 (정규직 전환 가능)", "계약직 (6개월, 연장 가능)", "기간제"),
     "intern": ("인턴", "채용연계형 인턴", "체험형 인턴 ({2|3|6}개월)"),
@@ -836,7 +787,7 @@ KO_EMPLOYMENT = {
     "daily": ("일용직", "단기 계약직", "일용직 (장기 가능)"),
 }
 
-KO_HOURS = {
+HOURS = {
     "office": ("주 5일 (월~금) {08:30~17:30|09:00~18:00|09:30~18:30|10:00~19:00}",
                "월~금 {09:00~18:00|08:30~17:30} (휴게 1시간)", "주 5일, {09:00|09:30}~{18:00|18:30} (점심시간 12:00~13:00)",
                "주 40시간 (시차출퇴근제 운영)", "평일 09:00~18:00, 주말 및 공휴일 휴무", "주 5일 근무 (토·일 휴무)"),
@@ -878,9 +829,9 @@ KO_HOURS = {
                  "주 5일, {06:00~15:00|07:00~16:00}"),
 }
 
-# Regions: (full name, short name, area code, ((district, romanized city, "dong dong ..."), ...)).
-KO_REGIONS = (
-    ("서울특별시", "서울", "02", (
+# Regions; each district is (district, romanized city, "dong dong ...").
+REGIONS = (
+    Region("서울특별시", "서울", "02", (
         ("강남구", "gangnam", "역삼동 삼성동 논현동 대치동"), ("서초구", "seocho", "서초동 양재동 방배동"),
         ("마포구", "mapo", "서교동 합정동 상암동 공덕동"), ("영등포구", "yeongdeungpo", "여의도동 문래동 당산동"),
         ("종로구", "jongno", "청진동 혜화동 관철동"), ("중구", "junggu", "을지로동 명동 회현동"),
@@ -889,27 +840,27 @@ KO_REGIONS = (
         ("강서구", "gangseo", "마곡동 화곡동 등촌동"), ("노원구", "nowon", "상계동 중계동"), ("관악구", "gwanak", "신림동 봉천동"),
         ("동대문구", "dongdaemun", "청량리동 회기동"), ("광진구", "gwangjin", "자양동 구의동"), ("은평구", "eunpyeong", "불광동 진관동"),
         ("양천구", "yangcheon", "목동 신정동"))),
-    ("부산광역시", "부산", "051", (
+    Region("부산광역시", "부산", "051", (
         ("해운대구", "haeundae", "우동 중동 좌동"), ("부산진구", "busanjin", "부전동 전포동"), ("사상구", "sasang", "괘법동 감전동"),
         ("강서구", "gangseo", "명지동 송정동 녹산동"), ("동래구", "dongnae", "온천동 명륜동"), ("남구", "namgu", "대연동 문현동"),
         ("사하구", "saha", "하단동 장림동"), ("기장군", "gijang", "기장읍 정관읍"))),
-    ("대구광역시", "대구", "053", (
+    Region("대구광역시", "대구", "053", (
         ("수성구", "suseong", "범어동 만촌동"), ("달서구", "dalseo", "성당동 월성동"), ("북구", "bukgu", "침산동 산격동"),
         ("중구", "junggu", "동인동 삼덕동"), ("달성군", "dalseong", "현풍읍 논공읍"))),
-    ("인천광역시", "인천", "032", (
+    Region("인천광역시", "인천", "032", (
         ("연수구", "yeonsu", "송도동 연수동"), ("남동구", "namdong", "구월동 논현동 고잔동"), ("서구", "seogu", "청라동 가좌동"),
         ("부평구", "bupyeong", "부평동 삼산동"), ("중구", "junggu", "운서동 신흥동"), ("미추홀구", "michuhol", "주안동 용현동"))),
-    ("광주광역시", "광주", "062", (
+    Region("광주광역시", "광주", "062", (
         ("서구", "seogu", "치평동 상무동"), ("북구", "bukgu", "용봉동 운암동"), ("광산구", "gwangsan", "수완동 하남동 첨단동"),
         ("남구", "namgu", "봉선동 월산동"))),
-    ("대전광역시", "대전", "042", (
+    Region("대전광역시", "대전", "042", (
         ("유성구", "yuseong", "봉명동 관평동 도룡동"), ("서구", "seogu", "둔산동 탄방동"), ("대덕구", "daedeok", "대화동 읍내동"),
         ("중구", "junggu", "은행동 대흥동"))),
-    ("울산광역시", "울산", "052", (
+    Region("울산광역시", "울산", "052", (
         ("남구", "namgu", "삼산동 달동 여천동"), ("북구", "bukgu", "효문동 매곡동"), ("울주군", "ulju", "온산읍 언양읍"),
         ("동구", "donggu", "전하동 방어동"))),
-    ("세종특별자치시", "세종", "044", (("", "sejong", "나성동 어진동 조치원읍 보람동"),)),
-    ("경기도", "경기", "031", (
+    Region("세종특별자치시", "세종", "044", (("", "sejong", "나성동 어진동 조치원읍 보람동"),)),
+    Region("경기도", "경기", "031", (
         ("수원시 영통구", "suwon", "매탄동 영통동 망포동"), ("성남시 분당구", "seongnam", "정자동 서현동 삼평동"),
         ("용인시 기흥구", "yongin", "보정동 구갈동"), ("화성시", "hwaseong", "동탄면 향남읍 봉담읍"),
         ("평택시", "pyeongtaek", "고덕동 포승읍 비전동"), ("안산시 단원구", "ansan", "원시동 고잔동"),
@@ -917,34 +868,34 @@ KO_REGIONS = (
         ("고양시 일산동구", "goyang", "장항동 백석동"), ("부천시", "bucheon", "상동 중동"), ("안양시 동안구", "anyang", "평촌동 관양동"),
         ("이천시", "icheon", "부발읍 마장면"), ("광주시", "gwangju", "오포읍 곤지암읍"), ("하남시", "hanam", "미사동 풍산동"),
         ("의정부시", "uijeongbu", "의정부동 민락동"))),
-    ("강원특별자치도", "강원", "033", (
+    Region("강원특별자치도", "강원", "033", (
         ("춘천시", "chuncheon", "퇴계동 석사동"), ("원주시", "wonju", "단구동 무실동"), ("강릉시", "gangneung", "교동 포남동"),
         ("속초시", "sokcho", "조양동 교동"))),
-    ("충청북도", "충북", "043", (
+    Region("충청북도", "충북", "043", (
         ("청주시 흥덕구", "cheongju", "복대동 오송읍 가경동"), ("청주시 청원구", "cheongju", "오창읍 율량동"),
         ("충주시", "chungju", "연수동 대소원면"), ("음성군", "eumseong", "대소면 맹동면"), ("진천군", "jincheon", "진천읍 덕산읍"))),
-    ("충청남도", "충남", "041", (
+    Region("충청남도", "충남", "041", (
         ("천안시 서북구", "cheonan", "성정동 불당동 직산읍"), ("아산시", "asan", "배방읍 탕정면"), ("당진시", "dangjin", "송악읍 합덕읍"),
         ("서산시", "seosan", "대산읍 예천동"), ("논산시", "nonsan", "취암동 연무읍"))),
-    ("전북특별자치도", "전북", "063", (
+    Region("전북특별자치도", "전북", "063", (
         ("전주시 덕진구", "jeonju", "송천동 팔복동"), ("전주시 완산구", "jeonju", "효자동 서신동"), ("군산시", "gunsan", "소룡동 오식도동"),
         ("익산시", "iksan", "영등동 부송동"), ("완주군", "wanju", "봉동읍 이서면"))),
-    ("전라남도", "전남", "061", (
+    Region("전라남도", "전남", "061", (
         ("여수시", "yeosu", "학동 여천동"), ("순천시", "suncheon", "연향동 조례동"), ("목포시", "mokpo", "옥암동 상동"),
         ("광양시", "gwangyang", "중마동 광양읍"), ("나주시", "naju", "빛가람동 송월동"))),
-    ("경상북도", "경북", "054", (
+    Region("경상북도", "경북", "054", (
         ("포항시 남구", "pohang", "대잠동 오천읍"), ("구미시", "gumi", "공단동 임수동 옥계동"), ("경산시", "gyeongsan", "진량읍 하양읍"),
         ("경주시", "gyeongju", "황성동 외동읍"), ("안동시", "andong", "옥동 용상동"))),
-    ("경상남도", "경남", "055", (
+    Region("경상남도", "경남", "055", (
         ("창원시 성산구", "changwon", "상남동 성주동 웅남동"), ("김해시", "gimhae", "내동 진영읍 주촌면"), ("양산시", "yangsan", "물금읍 산막동"),
         ("거제시", "geoje", "고현동 옥포동"), ("진주시", "jinju", "충무공동 상대동"), ("창원시 마산회원구", "changwon", "양덕동 합성동"))),
-    ("제주특별자치도", "제주", "064", (
+    Region("제주특별자치도", "제주", "064", (
         ("제주시", "jeju", "연동 노형동 이도동"), ("서귀포시", "seogwipo", "중문동 대정읍 서귀동"))),
 )
-KO_REGION_WEIGHTS = (6, 3, 2, 2, 1, 1, 1, 1, 6, 1, 1, 1, 1, 1, 1, 2, 1)   # same order as KO_REGIONS
+REGION_WEIGHTS = (6, 3, 2, 2, 1, 1, 1, 1, 6, 1, 1, 1, 1, 1, 1, 2, 1)   # same order as REGIONS
 
 # Industrial complexes for manufacturing sites: (region short name, district, complex).
-KO_INDUSTRIAL = (
+INDUSTRIAL = (
     ("경기", "안산시 단원구", "반월국가산업단지"), ("경기", "시흥시", "시화국가산업단지"), ("경북", "구미시", "구미국가산업단지"),
     ("경남", "창원시 성산구", "창원국가산업단지"), ("울산", "남구", "울산미포국가산업단지"), ("전남", "여수시", "여수국가산업단지"),
     ("충북", "청주시 청원구", "오창과학산업단지"), ("인천", "남동구", "남동국가산업단지"), ("경기", "화성시", "향남제약일반산업단지"),
@@ -954,7 +905,7 @@ KO_INDUSTRIAL = (
     ("경기", "김포시", "양촌일반산업단지"), ("경남", "김해시", "골든루트일반산업단지"),
 )
 
-KO_SUBWAY = {
+SUBWAY = {
     "강남구": ("2호선 강남역", "2호선 역삼역", "2호선 선릉역", "수인분당선 선정릉역"), "서초구": ("3호선 양재역", "2호선 서초역"),
     "마포구": ("2호선 합정역", "6호선 상수역", "6호선 디지털미디어시티역", "5호선 공덕역"),
     "영등포구": ("5호선 여의도역", "9호선 국회의사당역", "2호선 문래역"), "송파구": ("8호선 문정역", "2호선 잠실역"),
@@ -963,7 +914,7 @@ KO_SUBWAY = {
     "종로구": ("1호선 종각역", "3호선 안국역"), "중구": ("2호선 을지로입구역", "4호선 명동역"),
 }
 
-KO_COMPANY_PREFIXES = (
+COMPANY_PREFIXES = (
     ("한빛", "hanbit"), ("새솔", "saesol"), ("대한", "daehan"), ("미래", "mirae"), ("푸른", "pureun"), ("동방", "dongbang"),
     ("세종", "sejong"), ("온누리", "onnuri"), ("한결", "hangyeol"), ("다온", "daon"), ("가온", "gaon"), ("누리", "nuri"),
     ("하늘", "haneul"), ("바른", "bareun"), ("우리", "woori"), ("제일", "jeil"), ("삼정", "samjeong"), ("태성", "taesung"),
@@ -982,13 +933,13 @@ KO_COMPANY_PREFIXES = (
     ("인성", "insung"), ("동아", "donga"), ("광명", "gwangmyeong"), ("선진", "sunjin"), ("화인", "hwain"), ("정일", "jungil"),
 )
 
-# Company name forms per sector: (template with {p}, romanized tail for the web domain).
-KO_LEGAL_FORMS = ("(주){n}", "{n}(주)", "주식회사 {n}", "{n}", "{n}", "{n} 주식회사", "㈜{n}")
+# Legal forms a corporate name may take ("{n}" is the name itself).
+LEGAL_FORMS = ("(주){n}", "{n}(주)", "주식회사 {n}", "{n}", "{n}", "{n} 주식회사", "㈜{n}")
 
 # Employer kinds. Each form is (name template, romanized domain tail[, what this particular name describes]);
-# templates use {p} (a prefix from KO_COMPANY_PREFIXES), {c} (the posting's city or district, "수원시")
+# templates use {p} (a prefix from COMPANY_PREFIXES), {c} (the posting's city or district, "수원시")
 # or {l} (its short form, "수원"). Forms without their own description use the kind's descs.
-KO_EMPLOYERS = {
+EMPLOYERS = {
     "it": Employer(
         (("{p}소프트", "soft"), ("{p}데이터", "data"), ("{p}시스템", "system"), ("{p}정보통신", "ict"), ("{p}네트웍스", "networks"),
          ("{p}테크", "tech"), ("{p}랩스", "labs"), ("{p}소프트웨어", "software"), ("{p}아이티", "it"), ("{p}디지털", "digital"),
@@ -1199,45 +1150,46 @@ KO_EMPLOYERS = {
         perks=("근무복 지급", "야간 근무 수당")),
 }
 
-KO_AWARDS = ("고용노동부 강소기업", "청년친화 강소기업", "우수 중소기업", "가족친화 인증기업", "일·생활 균형 우수기업",
+AWARDS = ("고용노동부 강소기업", "청년친화 강소기업", "우수 중소기업", "가족친화 인증기업", "일·생활 균형 우수기업",
              "벤처기업", "이노비즈 인증기업", "메인비즈 인증기업")
-KO_INTRO_OPENINGS = (
+INTRO_OPENINGS = (
     "{co_은} {year}년에 설립된 {desc}입니다.", "{year}년 설립 이후 꾸준히 성장해 온 {desc}, {co}입니다.",
     "{co_은} {age}년 넘게 고객의 신뢰를 쌓아 온 {desc}입니다.", "안녕하세요, {desc} {co}입니다.",
     "{region}에 자리한 {desc} {co}입니다.", "{co_은} {region}에서 {age}년째 운영 중인 {desc}입니다.",
 )
-KO_INTRO_EXTRAS = (
+INTRO_EXTRAS = (
     "{co_은} 직원이 행복해야 고객도 행복하다는 믿음으로 일합니다.", "사업 확장에 따라 {title} 포지션을 충원하고자 합니다.",
     "가족 같은 분위기에서 함께 일할 {title}님을 찾습니다.", "{co_와} 함께 내일을 만들어 갈 동료를 기다립니다.",
     "서로 존중하며 오래 함께 일할 수 있는 곳을 만들어 가고 있습니다.", "업무에 필요한 교육은 입사 후 충분히 지원합니다.",
 )
-KO_INTRO_EXTRAS_LARGE = (
+INTRO_EXTRAS_LARGE = (
     "현재 {staff}명의 임직원이 함께하고 있습니다.", "연 매출 {sales}억 원 규모로 성장하고 있으며, 사업 확장에 따라 인재를 모집합니다.",
     "{co_은} {award}에 선정된 기업입니다.", "지역 인재 채용에 앞장서고 있습니다.",
 )
-KO_FORMAL_INTRO = ("{co}에서 {title_을} 다음과 같이 채용하오니 많은 응시 바랍니다.",
+FORMAL_INTRO = ("{co}에서 {title_을} 다음과 같이 채용하오니 많은 응시 바랍니다.",
                    "{year}년 {co} {title} 채용 계획을 다음과 같이 공고합니다.",
                    "{co}에서 근무할 {title_을} 아래와 같이 모집합니다.")
 
-KO_CLOSINGS = ("많은 관심과 지원 바랍니다.", "{co_와} 함께 성장할 여러분의 지원을 기다립니다.", "열정 있는 분들의 많은 지원 부탁드립니다.",
+CLOSINGS = ("많은 관심과 지원 바랍니다.", "{co_와} 함께 성장할 여러분의 지원을 기다립니다.", "열정 있는 분들의 많은 지원 부탁드립니다.",
                "함께할 여러분을 기다립니다!", "궁금한 점은 언제든지 문의해 주세요.", "{co}의 내일을 함께 만들어 갈 인재를 기다립니다.",
                "능력 있는 인재의 많은 지원 바랍니다.", "지원해 주시는 모든 분께 감사드립니다.")
 
-KO_NOTES = ("제출된 서류는 반환되지 않습니다.", "허위 사실이 확인될 경우 채용이 취소될 수 있습니다.", "수습기간 3개월 (급여 100% 지급)",
+NOTES = ("제출된 서류는 반환되지 않습니다.", "허위 사실이 확인될 경우 채용이 취소될 수 있습니다.", "수습기간 3개월 (급여 100% 지급)",
             "수습기간 중 급여는 90%를 지급합니다.", "국가보훈대상자 및 장애인은 관련 법령에 따라 우대합니다.",
             "서류 합격자에 한해 개별 연락드립니다.", "면접 일정은 개별 통보합니다.", "적격자가 없을 경우 채용하지 않을 수 있습니다.",
             "「채용절차법」에 따라 채용 서류 반환을 청구할 수 있습니다.", "지원서에 사진, 가족관계 등 직무와 무관한 정보는 기재하지 마세요.",
             "입사일은 협의 가능합니다.", "지원자가 많을 경우 조기 마감될 수 있습니다.", "최종 합격 후 건강검진을 실시합니다.",
             "채용 확정 시 {2|3}개월 수습 후 정식 채용됩니다.")
+NOTES_PER_POSTING = (1, 3)          # how many notes a posting lists: at least, at most
 
-KO_BENEFITS = (
+BENEFITS = (
     "4대보험", "퇴직금", "연차휴가", "경조사 지원", "명절 선물", "생일 축하금", "건강검진 지원", "중식 제공", "석식 제공 (야근 시)",
     "교통비 지원", "인센티브", "성과급", "우수사원 포상", "장기근속 포상", "자녀 학자금 지원", "휴게실 운영", "주차 지원", "워크숍",
     "연장근로 수당", "상여금 연 {200|300|400}%", "복지포인트 연 {50|100|150}만원", "경조 휴가", "하계휴가 {3|5}일", "여름휴가비 지원",
     "통신비 지원", "자기계발비 지원", "사내 동호회 지원", "휴양시설 이용", "단체 상해보험", "출산·육아휴직 보장", "식대 지원",
     "명절 상여금", "근속 수당", "야근 식대 지원", "연 1회 종합 건강검진",
 )
-KO_SECTOR_BENEFITS = {
+SECTOR_BENEFITS = {
     "it": ("자율 출퇴근제", "재택근무 {주 2회|주 3회|상시} 가능", "최신 {맥북|노트북}·모니터 지원", "컨퍼런스 참가비 지원", "스톡옵션",
            "간식·음료 무제한", "리프레시 휴가", "반반차 제도", "교육비 지원", "도서 구입비 무제한 지원"),
     "mfg": ("기숙사 제공", "통근버스 운행", "작업복·안전화 지급", "야간 근무 수당", "특근 수당", "3식 제공", "잔업 수당",
@@ -1255,7 +1207,7 @@ KO_SECTOR_BENEFITS = {
 }
 
 # Hiring processes: each is a sequence of steps; "{a|}" marks an optional step.
-KO_PROCESSES = {
+PROCESSES = {
     "default": (("서류전형", "{1차 면접|실무진 면접|면접}", "{2차 면접|임원 면접|최종 면접|}", "최종 합격"),
                 ("서류 접수", "서류 심사", "{대면 면접|화상 면접}", "{처우 협의|}", "최종 합격"),
                 ("서류전형", "{인적성검사|}", "{면접|심층 면접}", "{채용 건강검진|}", "입사")),
@@ -1269,42 +1221,42 @@ KO_PROCESSES = {
                ("원서 접수", "서류 심사", "면접 심사", "{신원조회|결격사유 조회}", "최종 임용")),
     "creative": (("서류 및 포트폴리오 검토", "{과제 전형|}", "{1차 면접|실무 면접}", "{2차 면접|임원 면접|}", "최종 합격"),),
 }
-KO_PART_PROCESS = (("간편 지원", "전화 면접", "출근"), ("지원서 접수", "매장 면접", "근무 시작"), ("문자 지원", "면접", "합격 통보"))
-KO_ARROWS = (" → ", " > ", " ▶ ", " - ", " ⇒ ", " → ")
+PART_PROCESS = (("간편 지원", "전화 면접", "출근"), ("지원서 접수", "매장 면접", "근무 시작"), ("문자 지원", "면접", "합격 통보"))
+ARROWS = (" → ", " > ", " ▶ ", " - ", " ⇒ ", " → ")
 
-KO_DOCUMENTS = ("이력서 및 자기소개서 (자유 양식)", "이력서 (사진 첨부)", "자기소개서", "경력기술서 (경력자에 한함)", "자격증 사본",
+DOCUMENTS = ("이력서 및 자기소개서 (자유 양식)", "이력서 (사진 첨부)", "자기소개서", "경력기술서 (경력자에 한함)", "자격증 사본",
                 "최종학교 졸업증명서", "당사 소정 양식 입사지원서 (홈페이지 다운로드)", "주민등록등본 1부 (합격자에 한함)")
-KO_SECTOR_DOCUMENTS = {
+SECTOR_DOCUMENTS = {
     "creative": ("포트폴리오 (PDF 또는 링크)",), "it": ("GitHub 또는 포트폴리오 링크 (선택)", "경력기술서 (프로젝트 위주)"),
     "health": ("면허증 또는 자격증 사본 (해당자)",), "food": ("보건증 (건강진단결과서)",), "edu": ("자격증 사본", "경력증명서 (해당자)"),
     "logistics": ("운전경력증명서 (운전직에 한함)",), "public": ("응시원서 (소정 양식)", "개인정보 수집·이용 동의서", "자격증 사본"),
 }
 
-KO_APPLY = ("이메일 접수: {email}", "이메일({email})로 이력서 송부", "당사 홈페이지 온라인 접수 (www.{domain})", "사람인 입사지원",
+APPLY = ("이메일 접수: {email}", "이메일({email})로 이력서 송부", "당사 홈페이지 온라인 접수 (www.{domain})", "사람인 입사지원",
             "잡코리아 온라인 입사지원", "고용24 온라인 지원", "사람인/잡코리아 온라인 지원", "방문 접수 (평일 10:00~17:00)",
             "우편 또는 방문 접수", "전화 문의 후 방문 ({phone})", "채용 홈페이지 지원 (careers.{domain})", "이메일 또는 팩스 접수")
-KO_PART_APPLY = ("문자 지원: {mobile} (이름/나이/가능 요일 기재)", "알바몬·알바천국 간편지원", "전화 지원: {mobile}", "매장 방문 지원")
-KO_PUBLIC_APPLY = ("방문 접수 ({c} {dept})", "우편 접수 (마감일 도착분에 한함)", "이메일 접수: {email}", "방문 또는 이메일 접수")
+PART_APPLY = ("문자 지원: {mobile} (이름/나이/가능 요일 기재)", "알바몬·알바천국 간편지원", "전화 지원: {mobile}", "매장 방문 지원")
+PUBLIC_APPLY = ("방문 접수 ({c} {dept})", "우편 접수 (마감일 도착분에 한함)", "이메일 접수: {email}", "방문 또는 이메일 접수")
 
-KO_SURNAMES = ("김", "김", "김", "이", "이", "박", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황",
+SURNAMES = ("김", "김", "김", "이", "이", "박", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황",
                "안", "송", "전", "홍", "유", "고", "문", "양", "손", "배")
-KO_GIVEN_NAMES = ("민준", "서연", "지현", "성민", "수진", "현우", "지은", "영호", "미경", "태윤", "하은", "준호", "은정", "동현", "소영",
+GIVEN_NAMES = ("민준", "서연", "지현", "성민", "수진", "현우", "지은", "영호", "미경", "태윤", "하은", "준호", "은정", "동현", "소영",
                   "재원", "혜진", "상훈", "유진", "정훈", "가영", "승우", "다은", "민석", "지훈", "예린", "경민", "보람", "도윤", "수빈",
                   "진우", "나연", "형준", "은비", "준영", "서윤", "재훈", "미나", "우진", "하늘")
-KO_CONTACT_TITLES = ("대리", "과장", "주임", "매니저", "팀장", "실장", "차장", "선임", "부장", "")
-KO_DEPTS = ("인사팀", "경영지원팀", "총무팀", "인사총무팀", "관리부", "채용 담당", "HR팀", "피플팀")
-KO_EMAIL_USERS = ("recruit", "hr", "insa", "jobs", "career", "hire", "info", "admin", "people")
-KO_FREEMAIL = ("naver.com", "gmail.com", "daum.net", "hanmail.net")
-KO_WEEKDAYS = "월화수목금토일"
+CONTACT_TITLES = ("대리", "과장", "주임", "매니저", "팀장", "실장", "차장", "선임", "부장", "")
+DEPTS = ("인사팀", "경영지원팀", "총무팀", "인사총무팀", "관리부", "채용 담당", "HR팀", "피플팀")
+EMAIL_USERS = ("recruit", "hr", "insa", "jobs", "career", "hire", "info", "admin", "people")
+FREEMAIL = ("naver.com", "gmail.com", "daum.net", "hanmail.net")
+WEEKDAYS = "월화수목금토일"
 
-KO_HEADLINES = (
+HEADLINES = (
     "[{co}] {title} 채용", "[{co}] {title} 모집 ({exp})", "{co} {title} 채용 공고", "{co} | {title} ({emp})",
     "{title} 채용 - {co}", "【{co}】 {year}년 {half} {title} 모집", "{co}에서 {title_을} 모십니다", "{co} {title} {신규 |}채용",
     "({emp}) {co} {title} 구인", "<{co}> {title} 모집합니다", "{title} 구합니다 ({co}, {city})", "[{city}] {co} {title} 채용",
     "{co} {year}년 {title} {수시|정기|경력|}채용", "★ {co} {title} 모집 ★",
 )
 
-KO_LABELS = {
+LABELS = {
     "company": ("회사명", "기업명", "업체명", "회사"), "role": ("모집분야", "모집 직종", "직무", "채용 직무", "모집부문", "포지션"),
     "employment": ("고용형태", "근무형태", "채용형태", "고용 형태"), "headcount": ("모집인원", "채용인원", "인원"),
     "experience": ("경력", "경력사항", "경력 조건", "지원 경력"), "education": ("학력", "학력사항", "최종학력"),
@@ -1319,1397 +1271,42 @@ KO_LABELS = {
     "about": ("회사 소개", "기업 소개", "회사소개"), "notes": ("기타 사항", "유의 사항", "참고 사항"),
     "howto": ("접수 안내", "지원 안내", "접수 기간 및 방법"),
 }
-KO_FRIENDLY_LABELS = {
+FRIENDLY_LABELS = {
     "duties": ("이런 일을 해요", "합류하면 하게 될 일"), "requirements": ("이런 분을 찾아요", "이런 분과 함께하고 싶어요"),
     "preferred": ("이런 분이면 더 좋아요", "이런 경험이 있다면 더 좋아요"), "benefits": ("함께하면 누릴 수 있는 혜택", "이런 혜택이 있어요"),
     "process": ("채용은 이렇게 진행돼요", "채용 과정"), "howto": ("지원은 이렇게 해주세요", "지원 방법"),
 }
-KO_HEADER_FORMATS = ("[{}]", "[{}]", "■ {}", "■ {}", "【{}】", "◆ {}", "< {} >", "▶ {}", "○ {}", "{}", "● {}", "◎ {}")
-KO_BULLETS = ("- ", "- ", "· ", "• ", "ㆍ", "* ", "○ ", "▷ ", "  - ", " - ", "  · ")
-KO_KV_FORMATS = ("- {k}: {v}", "· {k} : {v}", "{k}: {v}", "▶ {k}: {v}", "{k} | {v}", "□ {k}: {v}", "• {k} - {v}", "- {k} : {v}")
-KO_NUMBERED = ("{n}. {}", "{n}) {}", "{n}. {}")
+HEADER_FORMATS = ("[{}]", "[{}]", "■ {}", "■ {}", "【{}】", "◆ {}", "< {} >", "▶ {}", "○ {}", "{}", "● {}", "◎ {}")
+BULLETS = ("- ", "- ", "· ", "• ", "ㆍ", "* ", "○ ", "▷ ", "  - ", " - ", "  · ")
+KV_FORMATS = ("- {k}: {v}", "· {k} : {v}", "{k}: {v}", "▶ {k}: {v}", "{k} | {v}", "□ {k}: {v}", "• {k} - {v}", "- {k} : {v}")
+NUMBERED = ("{n}. {}", "{n}) {}", "{n}. {}")
+NUMBERED_BULLETS = ("  - ", " - ", "  · ", "- ")   # bullets under numbered headers
+LIST_JOINERS = (", ", " / ", ", ")                # a list written inline
+DETAIL_JOINERS = (" · ", " / ", " | ")            # a one-line summary of conditions
+STEP_FORMATS = ("{i}단계: {s}", "STEP {i}. {s}", "{i}) {s}")   # a hiring step as a list item
+UPPERCASE_HEADERS = False                         # Hangul has no capitals
 
 # Generic requirement / preferred lines that fit any role (no sector-specific skills here).
-KO_GENERIC_REQUIREMENTS = ("성실하고 책임감 있는 분", "원활한 커뮤니케이션이 가능한 분", "장기 근무가 가능한 분",
+GENERIC_REQUIREMENTS = ("성실하고 책임감 있는 분", "원활한 커뮤니케이션이 가능한 분", "장기 근무가 가능한 분",
                            "남성의 경우 병역필 또는 면제자", "해외여행에 결격사유가 없는 분", "팀워크를 중시하는 분",
                            "주어진 업무를 꼼꼼하게 처리하는 분", "긍정적이고 적극적인 태도를 가진 분", "즉시 출근이 가능한 분")
-KO_GENERIC_PREFERRED = ("인근 거주자", "즉시 출근 가능자", "관련 업무 경험자", "국가보훈대상자 및 장애인 (관련 법령에 따라 우대)",
+GENERIC_PREFERRED = ("인근 거주자", "즉시 출근 가능자", "관련 업무 경험자", "국가보훈대상자 및 장애인 (관련 법령에 따라 우대)",
                         "장기 근속 가능자", "운전면허 소지자", "영어 가능자", "동종 업계 경력자", "취업보호대상자")
-KO_TEAM_ROLES = ("backend", "frontend", "mobile", "data", "infra", "planner", "qa", "uiux")
-KO_TEAMS = ("커머스", "결제", "플랫폼", "데이터", "인프라", "검색", "광고", "물류", "회원", "정산", "신사업", "AI")
-KO_HEADCOUNTS = ("1명", "1명", "2명", "3명", "0명", "0명", "00명", "○명", "2~3명", "1~2명", "5명", "O명", "약간 명")
-KO_BULK_HEADCOUNTS = ("00명", "10명", "20명", "00명 (대규모 채용)", "O0명", "5명", "0명", "10명 이상")
-KO_BULK_ROLES = ("production", "warehouse", "callcenter", "delivery", "kitchenhelp", "housekeeping", "laborer", "caregiver")
-KO_FORMAL_HEADLINES = ("{co} 공고 제{year}-{num}호 {title} 채용", "{year}년 {co} {title} 채용 공고",
+TEAM_ROLES = ("backend", "frontend", "mobile", "data", "infra", "planner", "qa", "uiux")
+TEAMS = ("커머스", "결제", "플랫폼", "데이터", "인프라", "검색", "광고", "물류", "회원", "정산", "신사업", "AI")
+HEADCOUNTS = ("1명", "1명", "2명", "3명", "0명", "0명", "00명", "○명", "2~3명", "1~2명", "5명", "O명", "약간 명")
+BULK_HEADCOUNTS = ("00명", "10명", "20명", "00명 (대규모 채용)", "O0명", "5명", "0명", "10명 이상")
+BULK_ROLES = ("production", "warehouse", "callcenter", "delivery", "kitchenhelp", "housekeeping", "laborer", "caregiver")
+BULK_HEADCOUNT_CHANCE = 0.6        # how often a bulk role draws from BULK_HEADCOUNTS
+FORMAL_HEADLINES = ("{co} 공고 제{year}-{num}호 {title} 채용", "{year}년 {co} {title} 채용 공고",
                        "[{co}] {title} (기간제근로자) 채용 공고", "{co} {title} 모집 공고")
-KO_CONTACT_FORMS = ("{dept} {name} {ptitle} ({phone})", "{phone} (담당: {name} {ptitle})", "{name} {ptitle} / {phone} / {email}",
+CONTACT_FORMS = ("{dept} {name} {ptitle} ({phone})", "{phone} (담당: {name} {ptitle})", "{name} {ptitle} / {phone} / {email}",
                     "채용 담당자 {masked} ({phone})", "{dept} ({phone}, 평일 09:00~18:00)", "{dept} {masked} {ptitle} {phone}")
-KO_PART_CONTACT_FORMS = ("{masked} 점장 ({mobile})", "{mobile} (문자 문의 환영)", "매니저 {masked} {mobile}")
+PART_CONTACT_FORMS = ("{masked} 점장 ({mobile})", "{mobile} (문자 문의 환영)", "매니저 {masked} {mobile}")
 
-KO_SMALL_CONTACT_FORMS = ("{masked} {ptitle} ({mobile})", "{ptitle} {masked} {phone}", "{phone} ({ptitle} 직통 {mobile})",
+SMALL_CONTACT_FORMS = ("{masked} {ptitle} ({mobile})", "{ptitle} {masked} {phone}", "{phone} ({ptitle} 직통 {mobile})",
                           "{mobile} (문자 문의 환영)", "{phone} (평일 {10|9}시~{18|19}시 문의)")
-KO_SMALL_TITLES = {"food": ("점장", "대표", "매니저", "사장"), "retail": ("점장", "대표"), "health": ("원장", "실장", "사무장"),
+SMALL_TITLES = {"food": ("점장", "대표", "매니저", "사장"), "retail": ("점장", "대표"), "health": ("원장", "실장", "사무장"),
                    "edu": ("원장", "실장", "부원장"), "service": ("원장", "실장", "대표"), "office": ("사무장", "실장", "대표"),
                    "default": ("대표", "실장", "담당자")}
-KO_NO_LEGAL_FORM = ("카페", "호텔", "헤어살롱", "법무법인", "세무법인", "국공립")
-
-
-# =============================================================================================
-# English pools (smaller, same structure)
-# =============================================================================================
-
-EN_ROLES = (
-    Role("backend", "it", ("it",),
-         ("Backend Engineer", "Software Engineer, Backend", "Backend Developer", "API Engineer", "Platform Engineer",
-          "Server Engineer"),
-         ("Design and build {REST|GraphQL} APIs", "Own services from design through deployment and on-call",
-          "Optimize {PostgreSQL|MySQL} queries and data models", "Write automated tests and improve our CI/CD pipeline",
-          "Review code and mentor junior engineers", "Integrate with third-party {payment|shipping|identity} providers",
-          "Improve observability, logging and alerting", "Migrate legacy components to cloud-native services"),
-         ("Professional experience with {Python|Java|Go|Node.js}", "Solid understanding of relational databases and SQL",
-          "Experience designing and consuming REST APIs", "Comfortable with Git and code review"),
-         ("Experience with {AWS|GCP|Azure}", "Kubernetes and Docker in production",
-          "Background in {fintech|e-commerce|logistics}",
-          "Open-source contributions", "Experience with {Kafka|Redis|Elasticsearch}"),
-         ("Bachelor's degree in Computer Science or equivalent experience", "No degree required"),
-         ("full", "full", "full", "contract"), (95, 185), ("it",)),
-    Role("frontend", "it", ("it",),
-         ("Frontend Engineer", "React Developer", "Web Developer", "UI Engineer", "Full-Stack Developer"),
-         ("Build responsive web interfaces with {React|Vue|Svelte}", "Collaborate with designers to ship new features",
-          "Maintain our component library and design system", "Improve page performance and accessibility",
-          "Write unit and end-to-end tests", "Integrate frontend features with backend APIs"),
-         ("Strong JavaScript, HTML and CSS skills", "Experience with a modern framework such as {React|Vue}",
-          "Familiarity with TypeScript", "An eye for detail and usability"),
-         ("Experience with Next.js or server-side rendering", "Knowledge of WCAG accessibility guidelines", "Figma experience",
-          "Experience with testing tools like Jest or Cypress"),
-         ("Bachelor's degree or equivalent experience", "No degree required"),
-         ("full", "full", "contract", "freelance"), (85, 165), ("it",)),
-    Role("data", "it", ("it", "it", "office"),
-         ("Data Analyst", "Data Scientist", "Data Engineer", "Machine Learning Engineer", "Business Intelligence Analyst"),
-         ("Build dashboards and reports for business teams", "Write SQL and Python to clean and analyze data",
-          "Design and evaluate A/B tests", "Build and maintain ETL pipelines",
-          "Train and deploy {forecasting|recommendation|NLP} models", "Present insights to stakeholders"),
-         ("Strong SQL skills", "Experience with Python (pandas, NumPy)", "Solid grasp of statistics",
-          "Ability to explain findings to non-technical audiences"),
-         ("Experience with {Tableau|Power BI|Looker}", "Familiarity with Spark or Airflow",
-          "Master's degree in a quantitative field",
-          "Experience with PyTorch or TensorFlow"),
-         ("Bachelor's degree in a quantitative field", "Master's degree preferred"),
-         ("full", "full", "contract", "intern"), (80, 175), ("it",)),
-    Role("ux", "it", ("it",),
-         ("UX Designer", "Product Designer", "UX/UI Designer", "Interaction Designer"),
-         ("Design user flows, wireframes and prototypes", "Run usability tests and turn findings into improvements",
-          "Maintain and extend the design system", "Work closely with engineers through implementation",
-          "Design mobile and web interfaces"),
-         ("A portfolio showing end-to-end product work", "Proficiency with Figma", "Clear communication of design decisions"),
-         ("Experience with user research", "Basic HTML/CSS knowledge", "Experience designing for accessibility"),
-         ("Bachelor's degree in design or equivalent portfolio",),
-         ("full", "full", "contract", "freelance"), (75, 150), ("it", "office")),
-    Role("itsupport", "it", ("it", "office", "mfg"),
-         ("IT Support Specialist", "Help Desk Technician", "Desktop Support Technician", "IT Technician"),
-         ("Respond to help desk tickets by phone, email and chat", "Set up laptops, accounts and peripherals for new hires",
-          "Manage software licenses and IT inventory", "Troubleshoot hardware, software and connectivity issues",
-          "Document procedures in the knowledge base", "Support printers, phones and conference rooms"),
-         ("Experience supporting Windows and macOS", "Strong troubleshooting skills", "Excellent customer service"),
-         ("CompTIA A+ or Network+ certification", "Experience with Microsoft 365 administration",
-          "Scripting in PowerShell or Bash"),
-         ("High school diploma; associate degree preferred", "Associate degree in IT or equivalent"),
-         ("full", "full", "contract"), (45, 80), ("office", "shift")),
-    Role("production", "mfg", ("mfg",),
-         ("Production Associate", "Machine Operator", "Assembler", "Packaging Operator", "Production Worker"),
-         ("Operate production equipment safely and efficiently", "Assemble {automotive|electronic|medical device} components",
-          "Inspect products for defects and record results", "Pack and label finished goods",
-          "Keep the work area clean and organized",
-          "Follow standard work instructions and safety rules"),
-         ("Ability to stand for long periods and lift up to 50 lbs", "Willingness to work rotating shifts",
-          "Reliable attendance"),
-         ("Previous manufacturing experience", "Forklift certification", "Experience with lean or 5S", "Basic computer skills"),
-         ("High school diploma or GED", "No diploma required"),
-         ("full", "full", "dispatch", "contract"), (36, 52), ("shift",)),
-    Role("quality", "mfg", ("mfg",),
-         ("Quality Inspector", "Quality Technician", "Quality Engineer", "QC Lab Technician"),
-         ("Perform {incoming|in-process|final} inspections", "Measure parts with calipers, micrometers and gauges",
-          "Document nonconformances and support corrective actions", "Maintain calibration records", "Support ISO 9001 audits"),
-         ("Experience reading blueprints", "Attention to detail", "Basic math and computer skills"),
-         ("ASQ certification", "CMM programming experience", "Experience in automotive or aerospace manufacturing"),
-         ("High school diploma or GED", "Associate or bachelor's degree in engineering"),
-         ("full", "full", "contract"), (42, 90), ("shift", "office")),
-    Role("maintenance", "mfg", ("mfg",),
-         ("Maintenance Technician", "Industrial Maintenance Mechanic", "Industrial Electrician", "Facilities Technician"),
-         ("Troubleshoot and repair production equipment", "Perform preventive maintenance on schedule",
-          "Read schematics and repair PLC-controlled machines", "Maintain hydraulic and pneumatic systems",
-          "Keep maintenance records in the CMMS"),
-         ("Hands-on mechanical or electrical experience", "Ability to read blueprints and schematics", "Own hand tools"),
-         ("Journeyman electrician license", "PLC troubleshooting experience", "Welding skills", "HVAC certification"),
-         ("High school diploma or GED", "Trade school certificate preferred"),
-         ("full", "full", "contract"), (50, 90), ("shift", "office")),
-    Role("machinist", "mfg", ("mfg",),
-         ("CNC Machinist", "CNC Operator", "Machinist", "Tool and Die Maker", "Welder/Fabricator"),
-         ("Set up and run CNC {mills|lathes}", "Read blueprints and hold tight tolerances",
-          "Inspect parts with precision instruments",
-          "Edit G-code programs as needed", "Weld and fabricate parts using {MIG|TIG} processes",
-          "Maintain machines and tooling"),
-         ("Experience operating machine tools", "Ability to read blueprints and GD&T", "Attention to detail"),
-         ("Mastercam experience", "AWS welding certification", "Experience with 5-axis machining", "Trade school certificate"),
-         ("High school diploma or GED",),
-         ("full", "full", "contract"), (45, 85), ("shift",)),
-    Role("nurse", "health", ("hospital", "hospital", "clinic", "carehome"),
-         ("Registered Nurse", "RN - Medical/Surgical", "ICU Nurse", "Emergency Room Nurse", "Charge Nurse", "Clinic Nurse"),
-         ("Assess patients and develop care plans", "Administer medications and treatments as ordered",
-          "Document care accurately in the EHR", "Educate patients and families",
-          "Coordinate care with physicians and therapists",
-          "Supervise LPNs and nursing assistants"),
-         ("Active RN license in the state", "BLS certification", "Strong communication and critical thinking skills"),
-         ("ACLS or PALS certification", "{One|Two} or more years of acute care experience", "BSN degree",
-          "Bilingual (English/Spanish)"),
-         ("Associate degree in Nursing (ADN); BSN preferred", "BSN required"),
-         ("full", "full", "part", "contract"), (75, 120), ("medical", "clinic")),
-    Role("medassistant", "health", ("clinic",),
-         ("Medical Assistant", "Certified Medical Assistant", "Clinical Medical Assistant", "Patient Care Technician"),
-         ("Room patients and take vital signs", "Assist providers with exams and procedures", "Draw blood and collect specimens",
-          "Schedule appointments and update patient records", "Give injections and vaccines as directed",
-          "Clean and stock exam rooms"),
-         ("Medical assistant certification (CMA, RMA or CCMA)", "Compassionate, patient-focused attitude",
-          "Basic computer skills"),
-         ("Experience in a busy clinic", "Phlebotomy experience", "Bilingual (English/Spanish)", "Experience with Epic"),
-         ("High school diploma and certificate program",),
-         ("full", "full", "part"), (36, 50), ("clinic",)),
-    Role("pharmtech", "health", ("pharmacy", "hospital"),
-         ("Pharmacy Technician", "Certified Pharmacy Technician", "Pharmacy Clerk"),
-         ("Fill prescriptions under pharmacist supervision", "Enter prescriptions and process insurance claims",
-          "Count, label and package medications", "Manage inventory and place orders",
-          "Help customers at the counter and drive-thru"),
-         ("State pharmacy technician registration", "Accuracy and attention to detail", "Friendly customer service"),
-         ("PTCB certification", "Retail or hospital pharmacy experience", "Sterile compounding experience"),
-         ("High school diploma or GED",),
-         ("full", "part", "part"), (35, 50), ("retail", "clinic")),
-    Role("caregiver", "health", ("carehome",),
-         ("Caregiver", "Home Health Aide", "Certified Nursing Assistant", "Personal Care Aide"),
-         ("Assist residents with bathing, dressing and meals", "Provide companionship and light housekeeping",
-          "Help with medication reminders", "Record observations and report changes in condition", "Help residents move safely"),
-         ("Kind and patient personality", "Ability to pass a background check", "Ability to lift and transfer residents"),
-         ("CNA or HHA certification", "Experience with dementia care", "CPR and first aid", "Valid driver's license"),
-         ("No degree required",), ("part", "part", "full"), (31, 44), ("medical", "part")),
-    Role("retail", "retail", ("retail",),
-         ("Retail Sales Associate", "Cashier", "Stock Associate", "Key Holder", "Customer Service Associate"),
-         ("Greet customers and help them find products", "Run the register and handle returns",
-          "Restock shelves and set displays",
-          "Receive deliveries and count inventory", "Keep the sales floor clean and organized"),
-         ("Friendly, customer-first attitude", "Availability on weekends and holidays", "Basic math skills"),
-         ("Previous retail experience", "Bilingual", "Experience with POS systems"),
-         ("High school diploma or equivalent", "No diploma required"),
-         ("part", "part", "full", "contract"), (30, 42), ("retail", "part")),
-    Role("storemanager", "retail", ("retail",),
-         ("Store Manager", "Assistant Store Manager", "Department Manager", "Shift Lead"),
-         ("Lead daily store operations", "Hire, train and schedule team members", "Drive sales and manage the store budget",
-          "Control inventory and shrink", "Resolve escalated customer issues", "Open and close the store"),
-         ("Retail supervisory experience", "Strong leadership and communication skills", "Open availability including weekends"),
-         ("Multi-unit experience", "Experience with labor scheduling software", "Bilingual"),
-         ("High school diploma; some college preferred",),
-         ("full", "full"), (45, 75), ("retail",)),
-    Role("sales", "retail", ("trading", "it", "mfg"),
-         ("Sales Representative", "Account Executive", "Inside Sales Representative", "Territory Sales Manager"),
-         ("Prospect and qualify new business", "Manage a pipeline in the CRM", "Deliver product demos and proposals",
-          "Negotiate contracts and close deals", "Grow relationships with existing accounts",
-          "Travel within the {region|territory}"),
-         ("Proven sales experience", "Strong communication and negotiation skills", "Valid driver's license"),
-         ("Experience with Salesforce or HubSpot", "Industry experience in {SaaS|medical devices|industrial supplies}",
-          "Existing customer network"),
-         ("Bachelor's degree preferred", "High school diploma or equivalent"),
-         ("full", "full", "contract"), (55, 130), ("office",)),
-    Role("barista", "food", ("cafe",),
-         ("Barista", "Shift Supervisor (Cafe)", "Cafe Manager", "Coffee Bar Attendant"),
-         ("Prepare espresso drinks and brewed coffee", "Take orders and handle payments", "Keep the cafe clean and stocked",
-          "Follow food safety standards", "Create a welcoming experience for guests"),
-         ("Friendly and upbeat attitude", "Availability for early mornings and weekends",
-          "Food handler card (or ability to obtain)"),
-         ("Previous barista experience", "Latte art skills", "Experience with specialty coffee"),
-         ("No diploma required",), ("part", "part", "full"), (28, 45), ("food", "part")),
-    Role("cook", "food", ("restaurant",),
-         ("Line Cook", "Prep Cook", "Grill Cook", "Breakfast Cook", "Dishwasher/Prep"),
-         ("Prepare and cook menu items to recipe standards", "Prep ingredients before service",
-          "Maintain a clean and safe station",
-          "Receive and rotate inventory", "Wash dishes and keep the kitchen organized"),
-         ("Ability to work in a fast-paced kitchen", "Food handler certification", "Availability nights and weekends"),
-         ("Culinary school training", "Experience in high-volume restaurants", "Knife skills"),
-         ("No diploma required",),
-         ("full", "full", "part"), (32, 48), ("food",)),
-    Role("chef", "food", ("restaurant", "hotel"),
-         ("Sous Chef", "Executive Chef", "Kitchen Manager", "Chef de Cuisine"),
-         ("Lead the kitchen team during service", "Plan menus and specials", "Manage food cost, ordering and inventory",
-          "Train cooks and enforce recipe standards", "Maintain health code compliance"),
-         ("Kitchen leadership experience", "ServSafe Manager certification", "Strong organizational skills"),
-         ("Culinary degree", "Fine dining experience", "Experience with catering and banquets"),
-         ("Culinary degree a plus",),
-         ("full", "full"), (50, 85), ("food",)),
-    Role("accounting", "office", ("office", "office", "mfg", "construction"),
-         ("Staff Accountant", "Bookkeeper", "Accounts Payable Specialist", "Payroll Specialist", "Senior Accountant"),
-         ("Process invoices and vendor payments", "Reconcile bank and credit card accounts", "Prepare month-end close entries",
-          "Run payroll and maintain employee records", "Assist with audits and tax filings", "Maintain the general ledger"),
-         ("Experience with {QuickBooks|NetSuite|SAP}", "Strong Excel skills", "High attention to detail"),
-         ("CPA or progress toward CPA", "Experience in a multi-entity company", "Payroll certification"),
-         ("Bachelor's degree in Accounting or Finance", "Associate degree or equivalent experience"),
-         ("full", "full", "contract", "part"), (50, 105), ("office",)),
-    Role("admin", "office", ("office", "mfg", "construction", "it"),
-         ("Administrative Assistant", "Office Manager", "Receptionist", "Executive Assistant", "Office Coordinator"),
-         ("Answer phones and greet visitors", "Manage calendars and schedule meetings", "Order supplies and manage vendors",
-          "Prepare documents, reports and presentations", "Process mail and maintain files", "Coordinate travel and events"),
-         ("Proficiency with Microsoft Office or Google Workspace", "Excellent organization skills", "Professional communication"),
-         ("Experience supporting executives", "Notary public", "Bookkeeping experience"),
-         ("High school diploma; associate degree preferred", "Bachelor's degree preferred"),
-         ("full", "full", "part", "contract"), (40, 80), ("office",)),
-    Role("hr", "office", ("office", "mfg", "it"),
-         ("HR Coordinator", "Recruiter", "HR Generalist", "Talent Acquisition Specialist"),
-         ("Post jobs and screen candidates", "Schedule interviews and extend offers", "Coordinate onboarding for new employees",
-          "Maintain personnel files and the HRIS", "Answer employee questions about benefits and policies"),
-         ("HR or recruiting experience", "Discretion with confidential information", "Strong organization skills"),
-         ("SHRM-CP or PHR certification", "Experience with an applicant tracking system", "High-volume hiring experience"),
-         ("Bachelor's degree in Human Resources or related field",),
-         ("full", "full", "contract"), (48, 90), ("office",)),
-    Role("support", "office", ("office", "retail", "it"),
-         ("Customer Service Representative", "Call Center Agent", "Customer Success Specialist", "Support Team Lead"),
-         ("Answer customer calls, chats and emails", "Resolve orders, billing and shipping issues",
-          "Document interactions in the CRM",
-          "Escalate complex issues to the right team", "Meet quality and response-time goals"),
-         ("Clear, friendly communication", "Comfort with computers and multiple screens", "Patience and problem-solving skills"),
-         ("Previous call center experience", "Bilingual (English/Spanish)", "Experience with Zendesk or Salesforce"),
-         ("High school diploma or equivalent",),
-         ("full", "part", "contract"), (34, 55), ("office", "part")),
-    Role("teacher", "edu", ("school",),
-         ("Elementary School Teacher", "Middle School Math Teacher", "High School English Teacher", "Substitute Teacher",
-          "Special Education Teacher"),
-         ("Plan and deliver engaging lessons", "Assess student progress and give feedback",
-          "Communicate with parents and guardians",
-          "Manage a positive classroom environment", "Adapt instruction for diverse learners",
-          "Collaborate with grade-level teams"),
-         ("State teaching certification (or eligibility)", "Passion for working with young people", "Clear background check"),
-         ("Experience writing IEPs", "Bilingual", "ESL endorsement", "Experience with Google Classroom"),
-         ("Bachelor's degree in Education", "Bachelor's degree; certification required"),
-         ("full", "contract", "part"), (42, 72), ("school",)),
-    Role("tutor", "edu", ("tutoring",),
-         ("Math Tutor", "ESL Instructor", "Reading Tutor", "SAT Prep Tutor", "Science Tutor"),
-         ("Lead one-on-one and small-group sessions", "Assess skills and build lesson plans",
-          "Track progress and report to parents",
-          "Prepare students for {SAT|ACT|state} tests", "Teach online sessions as scheduled"),
-         ("Strong command of the subject", "Patience and encouragement", "Reliable schedule after school"),
-         ("Teaching or tutoring experience", "TESOL certification", "Bilingual"),
-         ("Bachelor's degree or current college student",),
-         ("part", "part", "freelance"), (30, 55), ("academy",)),
-    Role("preschool", "edu", ("preschool",),
-         ("Preschool Teacher", "Early Childhood Educator", "Assistant Teacher", "Toddler Room Teacher"),
-         ("Plan play-based learning activities", "Supervise children indoors and outdoors", "Communicate daily with families",
-          "Keep the classroom safe, clean and welcoming", "Observe and document development"),
-         ("Experience with young children", "CPR and first aid (or willingness to obtain)", "Clear background check"),
-         ("CDA credential", "Associate degree in Early Childhood Education", "Bilingual"),
-         ("High school diploma; CDA or ECE units preferred",),
-         ("full", "part"), (30, 45), ("school",)),
-    Role("delivery", "logistics", ("logistics", "retail"),
-         ("Delivery Driver", "Courier", "Route Driver", "Box Truck Driver"),
-         ("Deliver packages to homes and businesses", "Inspect the vehicle before and after each route",
-          "Load and unload the truck",
-          "Follow assigned routes and delivery windows", "Record deliveries with a handheld scanner"),
-         ("Valid driver's license with a clean record", "Ability to lift up to 75 lbs", "Pass a drug screen"),
-         ("Previous delivery experience", "Knowledge of the local area", "DOT medical card"),
-         ("No diploma required",), ("full", "full", "part", "contract"), (38, 60), ("driver",)),
-    Role("trucker", "logistics", ("logistics",),
-         ("CDL-A Truck Driver", "Regional Truck Driver", "Flatbed Driver", "Tanker Driver"),
-         ("Haul freight safely and on schedule", "Complete pre-trip and post-trip inspections",
-          "Secure loads and keep logs in the ELD",
-          "Communicate with dispatch about delays", "Keep the truck clean and report maintenance needs"),
-         ("Class A CDL", "Clean driving record", "Pass a DOT physical and drug screen"),
-         ("Hazmat and tanker endorsements", "{One|Two} or more years of OTR experience", "Flatbed securement experience"),
-         ("No diploma required",), ("full", "full", "contract"), (60, 95), ("driver",)),
-    Role("warehouse", "logistics", ("logistics", "retail"),
-         ("Warehouse Associate", "Forklift Operator", "Picker/Packer", "Inventory Clerk", "Shipping and Receiving Clerk"),
-         ("Pick, pack and ship customer orders", "Unload trucks and put away inventory", "Operate forklifts and pallet jacks",
-          "Count inventory and resolve discrepancies", "Keep aisles clean and safe"),
-         ("Ability to lift up to 50 lbs", "Availability for overtime", "Basic math and reading skills"),
-         ("Forklift certification", "Experience with a WMS", "Previous warehouse experience"),
-         ("No diploma required", "High school diploma or GED"),
-         ("full", "part", "dispatch"), (34, 50), ("shift", "part")),
-    Role("laborer", "construction", ("construction",),
-         ("Construction Laborer", "General Laborer", "Carpenter's Helper", "Concrete Laborer"),
-         ("Prepare job sites and move materials", "Assist carpenters and other trades", "Operate basic power tools safely",
-          "Pour and finish concrete", "Keep the site clean and free of hazards"),
-         ("Ability to do physical work outdoors", "Reliable transportation", "Steel-toe boots"),
-         ("OSHA 10 certification", "Construction experience", "Forklift or skid steer experience"),
-         ("No diploma required",), ("full", "daily", "contract"), (36, 55), ("field",)),
-    Role("electrician", "construction", ("electric",),
-         ("Electrician", "Apprentice Electrician", "Journeyman Electrician", "Service Electrician"),
-         ("Install wiring, panels and fixtures to code", "Troubleshoot electrical service calls", "Read plans and pull permits",
-          "Upgrade panels and install EV chargers", "Explain repairs and estimates to customers"),
-         ("Electrical experience or enrollment in an apprenticeship", "Valid driver's license", "Own basic hand tools"),
-         ("Journeyman or master electrician license", "Commercial project experience", "Low-voltage experience"),
-         ("High school diploma or GED; trade school a plus",),
-         ("full", "full", "contract"), (45, 95), ("field",)),
-    Role("plumber", "construction", ("plumbing",),
-         ("Plumber", "Service Plumber", "HVAC Technician", "HVAC Installer"),
-         ("Install and repair {piping and fixtures|water heaters|heating and cooling systems}",
-          "Diagnose leaks and system failures",
-          "Perform seasonal maintenance on furnaces and AC units", "Explain repairs and estimates to customers",
-          "Keep the service van stocked"),
-         ("Plumbing or HVAC experience", "Valid driver's license", "Own basic hand tools"),
-         ("Journeyman plumbing license", "EPA 608 certification", "NATE certification"),
-         ("High school diploma or GED; trade school a plus",),
-         ("full", "full", "contract"), (45, 95), ("field",)),
-    Role("projectengineer", "construction", ("construction",),
-         ("Project Engineer", "Site Superintendent", "Assistant Project Manager", "Estimator"),
-         ("Manage RFIs, submittals and change orders", "Coordinate subcontractors and daily schedules",
-          "Prepare cost estimates and bids",
-          "Run site meetings and safety walks", "Track budget and schedule against the plan"),
-         ("Construction management experience", "Ability to read drawings and specs", "Proficiency with {Procore|Bluebeam}"),
-         ("OSHA 30 certification", "PMP certification", "Experience on commercial projects over $10M"),
-         ("Bachelor's degree in Construction Management or Engineering",),
-         ("full", "full"), (70, 130), ("field", "office")),
-    Role("designer", "creative", ("creative",),
-         ("Graphic Designer", "Visual Designer", "Junior Designer", "Brand Designer"),
-         ("Create visual assets for web, social and print", "Design brand identities and style guides",
-          "Prepare files for print production", "Collaborate with copywriters on campaigns", "Keep brand standards consistent"),
-         ("A strong portfolio", "Proficiency with Adobe Creative Suite", "Ability to manage multiple projects"),
-         ("Motion graphics skills (After Effects)", "Agency experience", "Packaging design experience"),
-         ("Bachelor's degree in design or equivalent portfolio",),
-         ("full", "freelance", "contract"), (48, 95), ("office",)),
-    Role("video", "creative", ("creative",),
-         ("Video Editor", "Motion Designer", "Videographer", "Content Producer"),
-         ("Shoot and edit video for social and web", "Create motion graphics and titles", "Manage footage and project files",
-          "Color correct and mix audio", "Plan shoots with the marketing team"),
-         ("A reel showing your editing work", "Proficiency with {Premiere Pro|Final Cut Pro}", "Ability to meet tight deadlines"),
-         ("After Effects skills", "Drone license", "Experience with live streaming"),
-         ("Bachelor's degree or equivalent experience",),
-         ("full", "freelance", "contract"), (45, 90), ("office",)),
-    Role("marketing", "creative", ("creative", "it", "retail"),
-         ("Marketing Coordinator", "Digital Marketing Specialist", "Content Marketing Manager", "Social Media Manager",
-          "PR Specialist"),
-         ("Plan and run campaigns across {paid search|social|email}", "Write blog posts, newsletters and social content",
-          "Track performance and report on results", "Manage the marketing calendar", "Pitch stories to media outlets"),
-         ("Excellent writing skills", "Experience with marketing analytics", "Organized and deadline-driven"),
-         ("Google Ads certification", "Experience with HubSpot", "SEO knowledge", "B2B marketing experience"),
-         ("Bachelor's degree in Marketing or Communications",),
-         ("full", "full", "contract", "intern"), (48, 110), ("office",)),
-    Role("frontdesk", "service", ("hotel",),
-         ("Front Desk Agent", "Night Auditor", "Guest Services Agent", "Concierge"),
-         ("Check guests in and out", "Handle reservations and guest requests", "Balance daily accounts during the night audit",
-          "Recommend local attractions and restaurants", "Answer phones and resolve complaints"),
-         ("Friendly, professional manner", "Availability for nights, weekends and holidays", "Basic computer skills"),
-         ("Hotel experience", "Experience with Opera PMS", "A second language"),
-         ("High school diploma or equivalent",),
-         ("full", "part", "part"), (32, 48), ("hotel",)),
-    Role("housekeeping", "service", ("hotel",),
-         ("Housekeeper", "Room Attendant", "Laundry Attendant", "Housekeeping Supervisor"),
-         ("Clean and prepare guest rooms to standard", "Replace linens and restock amenities", "Clean public areas",
-          "Report maintenance issues and lost items", "Run laundry equipment"),
-         ("Attention to detail", "Ability to stand and bend for long periods", "Weekend availability"),
-         ("Hotel housekeeping experience", "Supervisory experience"),
-         ("No diploma required",),
-         ("full", "part", "part"), (29, 40), ("hotel",)),
-    Role("clerk", "public", ("city",),
-         ("Administrative Clerk", "Permit Technician", "Office Assistant", "Records Clerk", "Customer Service Clerk"),
-         ("Process applications, permits and public records", "Assist residents at the service counter and by phone",
-          "Enter data and maintain files", "Collect fees and balance the cash drawer", "Prepare letters and meeting materials"),
-         ("Ability to pass a background check", "Excellent customer service", "Accurate data entry"),
-         ("Experience in local government", "Bilingual", "Notary public"),
-         ("High school diploma or GED",),
-         ("full", "part", "contract"), (38, 55), ("public",)),
-    Role("socialworker", "public", ("humanservices",),
-         ("Social Worker", "Case Manager", "Family Services Caseworker", "Eligibility Specialist"),
-         ("Manage a caseload and connect clients to services", "Conduct home visits and assessments",
-          "Write case notes and reports",
-          "Determine eligibility for assistance programs", "Coordinate with schools, courts and health providers"),
-         ("Bachelor's degree in Social Work or related field", "Valid driver's license", "Ability to pass a background check"),
-         ("Licensed Social Worker (LSW/LMSW)", "Bilingual", "Experience in child welfare"),
-         ("Bachelor's degree required; master's preferred",),
-         ("full", "full", "contract"), (45, 70), ("public",)),
-    Role("parks", "public", ("parks",),
-         ("Parks Maintenance Worker", "Groundskeeper", "Seasonal Parks Worker", "Recreation Aide"),
-         ("Mow, trim and maintain parks and trails", "Repair playgrounds, benches and facilities",
-          "Collect litter and empty trash",
-          "Set up fields for sports and events", "Lead recreation activities for youth programs"),
-         ("Ability to work outdoors in all weather", "Valid driver's license", "Ability to pass a background check"),
-         ("Pesticide applicator license", "Small equipment repair skills", "CPR certification"),
-         ("No diploma required", "High school diploma or GED"),
-         ("full", "part", "daily"), (32, 48), ("public",)),
-    Role("library", "public", ("library",),
-         ("Library Assistant", "Library Page", "Circulation Clerk", "Youth Services Librarian"),
-         ("Check materials in and out and help patrons", "Shelve books and keep collections in order",
-          "Help patrons use computers and online resources", "Plan story times and youth programs",
-          "Process holds and interlibrary loans"),
-         ("Love of books and learning", "Friendly customer service", "Comfort with computers"),
-         ("Library experience", "Bilingual", "Master's degree in Library Science (librarian)"),
-         ("High school diploma or GED", "MLS required for librarian"),
-         ("part", "part", "full"), (30, 62), ("public",)),
-)
-EN_BULK_ROLES = ("production", "warehouse", "support", "delivery", "housekeeping", "laborer", "caregiver", "retail")
-
-EN_EMPLOYMENT = {
-    "full": ("Full-time", "Full-time, permanent", "Full-time (exempt)", "Full-time (non-exempt)"),
-    "contract": ("Contract", "Contract ({6|12}-month)", "Temporary", "Contract-to-hire"),
-    "intern": ("Internship", "Summer internship", "Paid internship"),
-    "part": ("Part-time", "Part-time (20-29 hrs/week)", "Part-time, flexible"),
-    "freelance": ("Freelance", "Freelance / project-based", "Independent contractor"),
-    "dispatch": ("Temp-to-hire (staffing agency)", "Temporary via staffing agency"),
-    "daily": ("Day labor", "Seasonal", "Per diem"),
-}
-
-EN_HOURS = {
-    "office": ("Monday-Friday, {8:00 AM-5:00 PM|9:00 AM-5:00 PM|8:30 AM-5:30 PM}", "40 hours/week, weekdays",
-               "Monday-Friday, hybrid ({2|3} days in office)", "Weekdays with occasional evenings"),
-    "it": ("Flexible hours, remote-friendly", "Hybrid: {2|3} days a week in office", "Fully remote (US time zones)",
-           "Monday-Friday, core hours 10 AM-3 PM"),
-    "shift": ("{1st shift 6:00 AM-2:30 PM|2nd shift 2:30 PM-11:00 PM|3rd shift 10:30 PM-7:00 AM}",
-              "12-hour rotating shifts (2-2-3 schedule)",
-              "4x10 schedule, Monday-Thursday", "Overtime available; weekend shifts as needed"),
-    "medical": ("Three 12-hour shifts per week ({days|nights})", "Rotating day/night shifts", "Every other weekend required",
-                "8-hour shifts, 5 days a week"),
-    "clinic": ("Monday-Friday, 8:00 AM-5:00 PM; no weekends", "Four 10-hour days", "Monday-Friday with one Saturday a month"),
-    "retail": ("Varies, including nights, weekends and holidays", "Opening shift 6:00 AM-2:30 PM",
-               "Closing shift 1:00 PM-9:30 PM"),
-    "part": ("{15|20|25} hours per week, flexible schedule", "Weekends only", "Evenings {4:00-9:00 PM|5:00-10:00 PM}",
-             "Mornings, {6:00-11:00 AM|7:00 AM-12:00 PM}"),
-    "academy": ("Afternoons and evenings, Monday-Friday", "After school, 3:00-7:00 PM"),
-    "school": ("School-day schedule, 7:45 AM-3:45 PM", "Monday-Friday during the school year", "10-month position"),
-    "field": ("Monday-Friday, 7:00 AM-3:30 PM (overtime available)", "Early starts; schedule varies by job site",
-              "4x10s, some Saturdays"),
-    "driver": ("Local routes, home every night", "Monday-Friday, {5:00 AM|6:00 AM} start", "Regional: home weekends",
-               "4 days on / 3 days off"),
-    "food": ("Nights and weekends required", "{Breakfast|Lunch|Dinner} shifts",
-             "Tuesday-Saturday, {2:00-10:00 PM|10:00 AM-6:00 PM}",
-             "Early mornings, 5:00 AM-1:00 PM"),
-    "public": ("Monday-Friday, 8:00 AM-4:30 PM", "37.5 hours/week", "Seasonal, April-October"),
-    "hotel": ("Rotating shifts including weekends", "{Day|Swing|Night} shift, 8 hours", "Overnight 11:00 PM-7:00 AM"),
-
-}
-
-EN_CITIES = (("Austin", "TX", "512"), ("Denver", "CO", "303"), ("Columbus", "OH", "614"), ("Portland", "OR", "503"),
-             ("Raleigh", "NC", "919"), ("Phoenix", "AZ", "602"), ("Seattle", "WA", "206"), ("Boston", "MA", "617"),
-             ("Chicago", "IL", "312"), ("Atlanta", "GA", "404"), ("Nashville", "TN", "615"), ("Minneapolis", "MN", "612"),
-             ("Salt Lake City", "UT", "801"), ("Pittsburgh", "PA", "412"), ("Kansas City", "MO", "816"),
-             ("Sacramento", "CA", "916"), ("San Diego", "CA", "619"), ("Tampa", "FL", "813"), ("Charlotte", "NC", "704"),
-             ("Madison", "WI", "608"),
-             ("Boise", "ID", "208"), ("Albuquerque", "NM", "505"), ("Richmond", "VA", "804"), ("Omaha", "NE", "402"),
-             ("Louisville", "KY", "502"), ("Indianapolis", "IN", "317"), ("Milwaukee", "WI", "414"), ("Tucson", "AZ", "520"),
-             ("Spokane", "WA", "509"), ("Des Moines", "IA", "515"), ("Buffalo", "NY", "716"), ("Cleveland", "OH", "216"),
-             ("Dallas", "TX", "214"), ("Houston", "TX", "713"), ("Orlando", "FL", "407"), ("St. Louis", "MO", "314"),
-             ("Burlington", "VT", "802"), ("Reno", "NV", "775"), ("Grand Rapids", "MI", "616"), ("Chattanooga", "TN", "423"))
-EN_STREETS = ("Main", "Oak", "Maple", "Cedar", "Elm", "Pine", "Washington", "Lake", "Hill", "Park", "River", "Market", "Mill",
-              "Church", "Spring", "Franklin", "Highland", "Industrial", "Commerce", "Harbor")
-EN_STREET_TYPES = ("St", "Ave", "Blvd", "Rd", "Dr", "Way", "Pkwy")
-
-EN_COMPANY_PREFIXES = ("Bluebird", "Harbor", "Summit", "Cedar", "Maple", "Silverline", "Brightpath", "Ironwood", "Redwood",
-                       "Crescent", "Evergreen", "Pioneer", "Horizon", "Keystone", "Lakeside", "Oakridge", "Pinecrest",
-                       "Riverside",
-                       "Starlight", "Westfield", "Granite", "Copperleaf", "Northstar", "Sunrise", "Clearwater", "Highland",
-                       "Meadow", "Foxglove", "Amber", "Atlas", "Beacon", "Cobalt", "Falcon", "Juniper", "Lumen", "Nimbus",
-                       "Orchid", "Quartz", "Sierra", "Tidewater", "Willow", "Aspen", "Bramble", "Driftwood", "Ember", "Fairview",
-                       "Goldfinch", "Hawthorne", "Indigo", "Kestrel", "Larkspur", "Moonstone", "Nightingale", "Old Mill",
-                       "Prairie", "Ridgeline", "Stonebridge", "Three Rivers", "Union Street", "Valley Forge")
-EN_LEGAL_FORMS = ("{n}", "{n}", "{n}, Inc.", "{n} LLC", "{n} Co.", "{n} Group")
-
-# Name templates use {p} (a prefix from EN_COMPANY_PREFIXES) or {c} (the posting's city); a form may carry
-# its own description, as in KO_EMPLOYERS.
-EN_EMPLOYERS = {
-    "it": Employer((("{p} Software", ""), ("{p} Labs", ""), ("{p} Systems", ""), ("{p} Digital", ""), ("{p} Technologies", ""),
-                    ("{p} Analytics", "", "a data and analytics firm"), ("{p} Cloud", "", "a cloud infrastructure company"),
-                    ("{p} AI", "", "an applied AI startup"), ("{p} Pay", "", "a fintech company")),
-                   ("a fast-growing software company", "a B2B SaaS startup", "an established software company")),
-    "office": Employer((("{p} Accounting", "", "a regional accounting firm"), ("{p} Tax Services", "", "a tax preparation firm"),
-                        ("{p} Financial Group", "", "an independent financial advisory firm"), ("{p} Partners", ""),
-                        ("{p} Insurance Agency", "", "an independent insurance agency"), ("{p} Advisors", "")),
-                       ("a professional services firm", "a consulting firm")),
-    "mfg": Employer((("{p} Manufacturing", ""), ("{p} Industries", ""), ("{p} Precision", "", "a precision components supplier"),
-                     ("{p} Components", "", "an automotive parts maker"), ("{p} Metals", "", "a metal fabrication shop"),
-                     ("{p} Plastics", "", "an injection molding company"), ("{p} Packaging", "", "a packaging manufacturer")),
-                    ("a family-owned manufacturer", "a contract manufacturer", "an industrial equipment maker")),
-    "hospital": Employer((("{p} Medical Center", ""), ("{c} General Hospital", ""), ("{p} Regional Hospital", ""),
-                          ("{p} Health", "")),
-                         ("a community hospital", "a regional medical center", "a nonprofit health system"), corporate=False),
-    "clinic": Employer((("{p} Family Clinic", "", "a neighborhood family practice"),
-                        ("{p} Medical Group", "", "a multi-specialty clinic"),
-                        ("{p} Urgent Care", "", "an urgent care clinic"), ("{p} Pediatrics", "", "a pediatric practice"),
-                        ("{p} Internal Medicine", "", "an internal medicine practice")),
-                       ("a medical practice",), corporate=False, small=True),
-    "pharmacy": Employer((("{p} Pharmacy", ""), ("{p} Drug", ""), ("{c} Apothecary", "")),
-                         ("an independent pharmacy", "a community pharmacy"), corporate=False, small=True),
-    "carehome": Employer((("{p} Care Home", "", "a residential care home"),
-                          ("{p} Senior Living", "", "a senior living community"),
-                          ("{p} Home Health", "", "a home health agency"),
-                          ("{p} Assisted Living", "", "an assisted living residence")),
-                         ("a senior care provider",), corporate=False, small=True),
-    "retail": Employer((("{p} Market", "", "a neighborhood market"), ("{p} Outfitters", "", "an outdoor gear store"),
-                        ("{p} Home Goods", "", "a home goods store"), ("{p} Books", "", "an independent bookstore"),
-                        ("{p} Hardware", "", "a family-owned hardware store"), ("{p} Grocery", "", "a regional grocery chain")),
-                       ("an independent retailer",)),
-    "trading": Employer((("{p} Supply Co.", ""), ("{p} Distributors", ""),
-                         ("{p} Industrial Supply", "", "an industrial supply company"),
-                         ("{p} Medical Supply", "", "a medical supply distributor")),
-                        ("a wholesale distributor", "a regional distributor")),
-    "cafe": Employer((("{p} Coffee", ""), ("{p} Coffee Roasters", "", "a specialty coffee roaster"), ("{p} Cafe", ""),
-                      ("{p} Espresso Bar", "", "a busy espresso bar")),
-                     ("a neighborhood cafe", "a locally owned coffee shop"), corporate=False, small=True),
-    "restaurant": Employer((("{p} Kitchen", ""), ("{p} Bistro", "", "a farm-to-table bistro"),
-                            ("{p} Grill", "", "a steak and seafood grill"),
-                            ("{p} Diner", "", "a family-owned diner"), ("{p} Tavern", "", "a neighborhood tavern"),
-                            ("{p} Taqueria", "", "a busy taqueria")),
-                           ("a busy downtown restaurant", "a neighborhood restaurant"), corporate=False, small=True),
-    "hotel": Employer((("{p} Hotel", ""), ("{p} Inn & Suites", "", "an independent inn"), ("{p} Resort", "", "a lakeside resort"),
-                       ("{p} Lodge", "", "a mountain lodge")),
-                      ("a boutique hotel", "a downtown hotel")),
-    "construction": Employer((("{p} Construction", ""), ("{p} Builders", "", "a residential builder"), ("{p} Contracting", ""),
-                              ("{p} Homes", "", "a custom home builder")),
-                             ("a commercial general contractor", "a design-build firm")),
-    "electric": Employer((("{p} Electric", ""), ("{p} Electrical Services", "")),
-                         ("a family-owned electrical contractor", "an electrical contractor"), small=True),
-    "plumbing": Employer((("{p} Plumbing & Heating", ""), ("{p} Mechanical", "", "a mechanical contractor"),
-                          ("{p} Home Services", "")),
-                         ("a residential plumbing and HVAC company",), small=True),
-    "school": Employer((("{p} Elementary School", "", "an elementary school"), ("{p} Middle School", "", "a middle school"),
-                        ("{p} Charter School", "", "a charter school"), ("{c} Public Schools", "", "a public school district")),
-                       ("a school",), corporate=False, formal=True),
-    "tutoring": Employer((("{p} Learning Center", ""), ("{p} Tutoring", ""), ("{p} Academy", "")),
-                         ("a tutoring company", "a nonprofit learning center"), small=True),
-    "preschool": Employer((("{p} Montessori School", "", "a Montessori preschool"), ("{p} Preschool", ""),
-                           ("{p} Early Learning Center", "", "a child care center")),
-                          ("a bilingual preschool", "a neighborhood preschool"), corporate=False, small=True),
-    "logistics": Employer((("{p} Logistics", "", "a third-party logistics provider"),
-                           ("{p} Freight", "", "a regional freight carrier"),
-                           ("{p} Distribution", ""), ("{p} Transport", ""), ("{p} Courier", "", "a last-mile delivery company")),
-                          ("a logistics company", "a distribution company")),
-    "creative": Employer((("{p} Creative", ""), ("{p} Studio", "", "a design studio"),
-                          ("{p} Media", "", "a video production company"),
-                          ("{p} Agency", ""), ("{p} Communications", "", "a communications agency")),
-                         ("a full-service creative agency", "a digital marketing studio")),
-    "city": Employer((("City of {c}", ""), ("{c} Public Works Department", ""), ("{c} Housing Authority", ""),
-                      ("{c} Water Utility", "")),
-                     ("a local government agency",), corporate=False, formal=True),
-    "humanservices": Employer((("{c} County Human Services", ""), ("{c} Family Services", ""),
-                               ("{p} Community Services", "", "a nonprofit social services agency")),
-                              ("a county human services agency",), corporate=False, formal=True),
-    "parks": Employer((("{c} Parks & Recreation", ""), ("{c} Parks Department", "")), ("a city parks department",),
-                      corporate=False, formal=True),
-    "library": Employer((("{c} Public Library", ""), ("{p} Branch Library", "")), ("a public library system",),
-                        corporate=False, formal=True),
-}
-EN_INTRO_OPENINGS = ("{co} is {desc} based in {city}.", "We are {desc} that has served the {city} area since {year}.",
-                     "Founded in {year}, {co} is {desc} in {city}.", "{co} is {desc} with deep roots in the community.")
-EN_INTRO_EXTRAS = ("At {co}, we believe great work starts with great people.",
-                   "We're growing and looking for a {title} to join our team.",
-                   "Our team is friendly, supportive and proud of what we do.", "We invest in training and promote from within.")
-EN_INTRO_EXTRAS_LARGE = ("{co} has grown to {staff} employees.",
-                         "{co} was named one of the best places to work in {city} in {award_year}.")
-EN_FORMAL_INTRO = ("{co} is accepting applications for the position of {title}.",
-                   "{co} is seeking a {title} to serve our community.")
-EN_FORMAL_HEADLINES = ("{co}: {title} (Job #{year}-{num})", "Job Posting: {title} - {co}", "{title} - {co}")
-
-EN_CLOSINGS = ("{co} is an equal opportunity employer.", "We look forward to hearing from you!",
-               "Only shortlisted candidates will be contacted.", "Reasonable accommodations are available upon request.",
-               "We celebrate diversity and are committed to an inclusive workplace.",
-               "Even if you don't meet every requirement, we encourage you to apply.")
-EN_NOTES = ("Offers are contingent on a background check.", "This position is not eligible for visa sponsorship.",
-            "Pay is based on experience and qualifications.", "A 90-day introductory period applies.",
-            "Drug-free workplace.", "Start date is flexible.")
-EN_BENEFITS = ("Health, dental and vision insurance", "401(k) with {3|4|5}% company match", "Paid time off ({10|15|20} days)",
-               "Paid holidays", "Flexible schedule", "Employee discount", "Tuition reimbursement", "Free parking",
-               "Commuter benefits", "Paid parental leave", "Life insurance", "Gym membership reimbursement",
-               "Professional development budget", "Annual bonus", "Referral bonus", "Wellness program", "Paid sick leave",
-               "Employee assistance program", "Paid training")
-EN_SECTOR_BENEFITS = {
-    "it": ("Remote work stipend", "Company laptop", "Stock options", "Conference budget"),
-    "mfg": ("Shift differential", "Overtime pay", "Safety boots allowance", "Perfect attendance bonus"),
-    "health": ("Shift differential", "Sign-on bonus", "Continuing education credits", "Scrubs allowance"),
-    "retail": ("Store discount", "Flexible scheduling"), "food": ("Free shift meal", "Tips", "Uniforms provided"),
-    "logistics": ("Weekly pay", "Safety bonus", "Overtime pay"), "construction": ("Tool allowance", "Company truck", "Per diem"),
-    "public": ("Pension plan", "Public Service Loan Forgiveness eligible"),
-    "service": ("Free meals during shifts", "Hotel stay discounts"),
-}
-EN_PROCESSES = {
-    "default": (("Application review", "Phone screen", "{In-person|Video} interview", "Offer"),
-                ("Application", "Interview with the hiring manager", "{Reference check|}", "Offer")),
-    "it": (("Application review", "Recruiter call", "{Technical interview|Take-home exercise}",
-            "{Team interview|Final interview}",
-            "Offer"),),
-    "public": (("Application", "Minimum qualifications review", "{Written exam|}", "Panel interview", "Background check",
-                "Conditional offer"),),
-}
-EN_PART_PROCESS = (("Apply online", "Quick phone interview", "Start working"), ("Walk-in interview", "Offer"))
-EN_ARROWS = (" -> ", " > ", " → ", ", then ")
-EN_DOCUMENTS = ("Resume", "Cover letter", "Three professional references", "Copy of license or certification", "Portfolio link",
-                "Writing sample", "Completed application form")
-EN_APPLY = ("Email your resume to {email}", "Apply online at careers.{domain}", "Apply in person at {street}",
-            "Send your resume and cover letter to {email}", "Apply through our website: www.{domain}/jobs",
-            "Call {phone} to schedule an interview")
-EN_FIRST_NAMES = ("Emily", "James", "Maria", "David", "Sarah", "Michael", "Jessica", "Daniel", "Ashley", "Chris", "Laura",
-                  "Kevin", "Priya", "Carlos", "Megan", "Jason", "Aisha", "Tyler", "Hannah", "Luis")
-EN_LAST_NAMES = ("Smith", "Johnson", "Garcia", "Miller", "Davis", "Martinez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor",
-                 "Moore", "Jackson", "Lee", "Nguyen", "Patel", "Kim", "Brown", "Clark", "Lewis")
-EN_CONTACT_TITLES = ("HR Manager", "Recruiter", "Hiring Manager", "Office Manager", "Talent Acquisition", "Owner")
-EN_EMAIL_USERS = ("careers", "jobs", "hr", "hiring", "recruiting", "apply")
-EN_HEADLINES = ("{title} - {co}", "{co} is hiring: {title}", "{title} ({emp}) | {co}", "Now hiring: {title} at {co}",
-                "[{co}] {title}", "{title} - {city}", "Job opening: {title} ({exp})", "{co}: {title}")
-EN_LABELS = {
-    "company": ("Company", "Employer", "Organization"), "role": ("Position", "Job title", "Role"),
-    "employment": ("Employment type", "Job type", "Type"), "headcount": ("Openings", "Positions available"),
-    "experience": ("Experience", "Experience level"), "education": ("Education",), "location": ("Location", "Work location"),
-    "hours": ("Hours", "Schedule", "Working hours"), "salary": ("Salary", "Pay", "Compensation", "Pay range"),
-    "duties": ("Responsibilities", "What you'll do", "Key duties", "Duties"),
-    "requirements": ("Requirements", "Qualifications", "What we're looking for", "Minimum qualifications"),
-    "preferred": ("Preferred qualifications", "Nice to have", "Bonus points", "Preferred skills"),
-    "benefits": ("Benefits", "Perks", "What we offer"), "process": ("Hiring process", "Interview process", "Selection process"),
-    "deadline": ("Deadline", "Apply by", "Closing date"), "apply": ("How to apply", "To apply", "Application"),
-    "documents": ("Required documents", "Please submit"), "contact": ("Contact", "Questions?"),
-    "conditions": ("Job details", "Working conditions", "Position details"),
-    "overview": ("Job summary", "At a glance", "Overview"),
-    "about": ("About us", "About the company", "Who we are"), "notes": ("Notes", "Additional information"),
-    "howto": ("How to apply", "Application details"),
-}
-EN_FRIENDLY_LABELS = {
-    "duties": ("What you'll do", "Your day-to-day"), "requirements": ("What you bring", "You might be a fit if"),
-    "preferred": ("Nice to have", "Bonus points"), "benefits": ("Why you'll love it here", "What's in it for you"),
-    "process": ("How we hire", "Our process"), "howto": ("Ready to apply?", "How to apply"),
-}
-EN_HEADER_FORMATS = ("{}:", "{}:", "{}", "[{}]", "## {}", "-- {} --", "*{}*")
-EN_BULLETS = ("- ", "- ", "* ", "• ", "  - ")
-EN_KV_FORMATS = ("{k}: {v}", "- {k}: {v}", "* {k}: {v}", "{k} | {v}")
-EN_NUMBERED = ("{n}. {}", "{n}) {}")
-EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
-             "December")
-EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-EN_GENERIC_REQUIREMENTS = ("Reliable and punctual", "Strong work ethic", "Able to work independently and as part of a team",
-                           "Must be at least 18 years old", "Authorized to work in the United States")
-EN_GENERIC_PREFERRED = ("Previous experience in a similar role", "Lives within commuting distance",
-                        "Available to start immediately")
-EN_HEADCOUNTS = ("1", "1", "2", "3", "Multiple", "Several", "1-2", "5", "10+")
-EN_BULK_HEADCOUNTS = ("10+", "Multiple", "Several", "5", "20", "Many")
-
-
-# =============================================================================================
-# Small composing functions
-# =============================================================================================
-
-_ALTERNATIVES = re.compile(r"\{([^{}]*\|[^{}]*)\}")
-_SPACES = re.compile(r" {2,}")
-_KO_WEIGHTED_REGIONS = tuple(region for region, weight in zip(KO_REGIONS, KO_REGION_WEIGHTS) for _ in range(weight))
-_KO_CAPITAL_REGIONS = tuple(region for region in KO_REGIONS if region[1] in ("서울", "경기"))
-_KO_REGION_BY_SHORT = {region[1]: region for region in KO_REGIONS}
-
-
-class _Place(NamedTuple):
-    text: str    # how the posting shows the location
-    city: str    # short label for headlines: "서울 강남구", "Austin, TX"
-    area: str    # telephone area code
-    roman: str   # romanized city, for public-sector domains
-    base: str    # city or district that can name an employer: "수원시", "강남구", "Austin"
-    local: str   # its short form: "수원", "강남" ("서구" stays "서구")
-
-
-def _fill(rng: random.Random, text: str) -> str:
-    """Expand each "{a|b|c}" in text into one randomly chosen alternative."""
-    if "|" not in text:
-        return text
-    return _ALTERNATIVES.sub(lambda m: rng.choice(m.group(1).split("|")), text)
-
-
-def _tidy(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
-
-
-def _some(rng: random.Random, pool, low: int, high: int) -> list[str]:
-    """Between low and high distinct items of pool (in random order), alternatives expanded."""
-    count = rng.randint(min(low, len(pool)), min(high, len(pool)))
-    return [_fill(rng, item) for item in rng.sample(pool, count)]
-
-
-def _merge(*groups) -> list[str]:
-    """Concatenate lists, dropping repeats while keeping the first occurrence's position."""
-    seen, out = set(), []
-    for group in groups:
-        for item in group:
-            if item and item not in seen:
-                seen.add(item)
-                out.append(item)
-    return out
-
-
-def _has_final_consonant(word: str) -> bool:
-    """Does the word, as read aloud, end in a consonant (받침)? Decides 은/는, 이/가, 을/를, 과/와."""
-    for ch in reversed(word):
-        if "가" <= ch <= "힣":
-            return (ord(ch) - 0xAC00) % 28 != 0
-        if ch.isdigit():
-            return ch in "013678"
-        if ch.isascii() and ch.isalpha():
-            return ch.lower() in "lmn"
-    return False
-
-
-def _josa(word: str, with_final: str, without_final: str) -> str:
-    return word + (with_final if _has_final_consonant(word) else without_final)
-
-
-def _date_2025(rng: random.Random) -> datetime.date:
-    return datetime.date(2025, 1, 1) + datetime.timedelta(days=rng.randrange(365))
-
-
-def _process_steps(rng: random.Random, processes: dict, part_processes, sector: str, employment: str) -> list[str]:
-    if employment in ("part", "daily") and rng.random() < 0.6:
-        sequence = rng.choice(part_processes)
-    elif sector in processes and rng.random() < 0.75:
-        sequence = rng.choice(processes[sector])
-    else:
-        sequence = rng.choice(processes["default"])
-    return [step for step in (_fill(rng, s) for s in sequence) if step]
-
-
-# ---- Korean fields ---------------------------------------------------------------------------
-
-def _ko_experience(rng: random.Random, employment: str) -> tuple[str, int, str]:
-    """(kind, minimum years, display text); kind is new, exp, any or newexp."""
-    if employment == "intern":
-        kind = "new"
-    elif employment in ("part", "daily"):
-        kind = rng.choice(("any", "any", "any", "new"))
-    else:
-        kind = rng.choice(("new", "new", "exp", "exp", "exp", "exp", "any", "any", "newexp"))
-    years = 0
-    if kind == "new":
-        text = rng.choice(("신입", "신입", "신입 (졸업예정자 가능)", "신입 (경력 2년 미만 포함)"))
-    elif kind == "exp":
-        years = rng.choice((1, 1, 2, 2, 3, 3, 3, 4, 5, 5, 7, 10))
-        text = rng.choice(("경력 {n}년 이상", "경력 {n}년↑", "경력 {n}~{m}년", "관련 경력 {n}년 이상", "경력 {n}년 이상"))
-        text = text.format(n=years, m=years + rng.choice((2, 3, 5)))
-    elif kind == "any":
-        text = rng.choice(("경력무관", "경력 무관 (초보 가능)", "신입·경력 무관", "경력무관"))
-    else:
-        text = rng.choice(("신입/경력", "신입 및 경력", "신입·경력 (경력자 우대)"))
-    return kind, years, text
-
-
-def _ko_title(rng: random.Random, role: Role, kind: str, years: int, employment: str) -> str:
-    title = _fill(rng, rng.choice(role.titles))
-    r = rng.random()
-    if kind == "new" and r < 0.3:
-        return rng.choice(("신입 {t}", "{t} (신입)", "{t} 신입사원")).format(t=title)
-    if kind == "exp" and years >= 5 and role.sector in ("it", "office", "creative", "mfg") and r < 0.35:
-        return rng.choice(("시니어 {t}", "{t} (시니어)", "{t} 팀장급", "{t} (경력 {n}년 이상)")).format(t=title, n=years)
-    if kind == "exp" and years <= 3 and role.sector == "it" and r < 0.25:
-        return "주니어 " + title
-    if kind == "exp" and r < 0.2:
-        return rng.choice(("경력 {t}", "{t} (경력)", "{t} 경력직")).format(t=title)
-    if employment == "part" and r < 0.4:
-        return rng.choice(("{t} (파트타임)", "{t} 아르바이트", "{t} 파트타이머")).format(t=title)
-    if role.key in KO_TEAM_ROLES and r > 0.8:
-        return f"[{rng.choice(KO_TEAMS)}{rng.choice(('팀', '실', ' 플랫폼팀', ' 셀'))}] {title}"
-    return title
-
-
-def _ko_place(rng: random.Random, sector: str) -> _Place:
-    if sector == "mfg" and rng.random() < 0.35:
-        short, district, complex_name = rng.choice(KO_INDUSTRIAL)
-        region = _KO_REGION_BY_SHORT[short]
-        roman = next(r for d, r, _ in region[3] if d == district)
-        name = region[0] if rng.random() < 0.5 else short
-        text = f"{name} {district} {complex_name}" + rng.choice(("", "", " 내", " (공장)"))
-    else:
-        pool = _KO_CAPITAL_REGIONS if sector == "it" and rng.random() < 0.5 else _KO_WEIGHTED_REGIONS
-        region = rng.choice(pool)
-        district, roman, dongs = rng.choice(region[3])
-        parts = [region[0] if rng.random() < 0.5 else region[1], district]
-        if rng.random() < 0.6:
-            parts.append(rng.choice(dongs.split()))
-        text = " ".join(p for p in parts if p)
-        if region[1] == "서울" and district in KO_SUBWAY and rng.random() < 0.35:
-            text += f" ({rng.choice(KO_SUBWAY[district])} 도보 {rng.randint(1, 15)}분)"
-        elif rng.random() < 0.12:
-            text += rng.choice((" (본사)", " (지점)", " 일대", " (사업장)"))
-    base = district.split()[0] if district else "세종시"
-    local = base[:-1] if len(base) >= 3 and base[-1] in "시구군" else base
-    city = f"{region[1]} {base}" if district else region[1]
-    return _Place(text, city, region[2], roman, base, local)
-
-
-def _ko_company(rng: random.Random, role: Role, place: _Place) -> tuple[str, str, Employer, str]:
-    """(company name, web domain, employer kind, description) for an employer that hires this role."""
-    employer = KO_EMPLOYERS[rng.choice(role.companies)]
-    form = rng.choice(employer.forms)
-    template, tail = form[0], form[1]
-    desc = form[2] if len(form) > 2 else rng.choice(employer.descs)
-    if template.startswith("{l}{p}") and (len(place.local) != 2 or place.local == place.base or rng.random() < 0.5):
-        template = template[3:]                      # the place prefix is optional and needs a two-syllable name
-    prefix, roman = rng.choice(KO_COMPANY_PREFIXES)
-    name = template.format(p=prefix, c=place.base, l=place.local)
-    if "{p}" not in template:                        # named after the city: a public body or a welfare centre
-        return name, place.roman + (".go.kr" if tail == "go" else tail + ".or.kr"), employer, desc
-    if employer.corporate and not name.startswith(KO_NO_LEGAL_FORM):
-        name = rng.choice(KO_LEGAL_FORMS).format(n=name)
-    tlds = (".co.kr", ".com", ".kr", ".co.kr") if employer.corporate else (".kr", ".co.kr", ".com")
-    return name, roman + tail + rng.choice(tlds), employer, desc
-
-
-def _ko_salary(rng: random.Random, role: Role, employment: str, years: int) -> str:
-    low, high = role.pay
-    span = high - low
-    annual = int((low + span * 0.7 * min(years, 10) / 10 + rng.random() * span * 0.3) / 50) * 50
-    monthly = int(annual / 12 / 5) * 5
-    if employment == "part":
-        wage = 10030 if rng.random() < 0.3 else rng.randrange(105, 160, 5) * 100
-        return rng.choice(("시급 {w}원", "시급 {w}원 (주휴수당 별도)", "시급 {w}원 이상", "시급 {w}원, 주휴수당 포함",
-                           "시급 {w}원 (수습 기간 동일)")).format(w=f"{wage:,}")
-    if employment == "daily":
-        day = rng.randrange(13, 27)
-        return rng.choice(("일급 {d}만원", "일당 {d}만원 (당일 지급)", "일급 {d}만원 이상, 경력에 따라 협의")).format(d=day)
-    if employment == "intern":
-        return rng.choice(("월 {m}만원", "인턴 기간 월 {m}만원 (정규직 전환 시 연봉 {a}만원)", "월 {m}만원 (세전)")).format(
-            m=rng.randrange(200, 285, 5), a=f"{annual:,}")
-    if employment == "freelance":
-        return rng.choice(("프로젝트 단가 협의", "월 {m}만원 (3.3% 공제)", "건당 협의", "경력에 따라 협의")).format(m=f"{monthly:,}")
-    r = rng.random()
-    if r < 0.2:
-        if role.sector == "public":
-            return rng.choice(("기관 보수 규정에 따름", "생활임금 적용 (월 {m}만원 내외)")).format(m=monthly)
-        return rng.choice(("회사 내규에 따름", "면접 후 결정", "협의 후 결정", "회사 내규에 따름 (경력 우대)", "면접 시 협의",
-                           "연봉 협상 가능"))
-    hands_on = role.sector in ("mfg", "food", "retail", "service", "logistics", "construction", "health", "public")
-    if r < (0.6 if hands_on else 0.3):
-        return rng.choice(("월 {m}만원", "월급 {m}만원 (세전)", "월 {m}만원 + 수당 별도", "기본급 {b}만원 + 각종 수당 (월 평균 {m}만원)",
-                           "월 {m}만원 이상")).format(m=f"{monthly:,}", b=f"{int(monthly * 0.8 / 5) * 5:,}")
-    top = annual + rng.choice((300, 500, 600, 1000))
-    forms = ["연봉 {a}만원", "연봉 {a}만원 ~ {b}만원", "연봉 {a}만원 이상", "연봉 {a}만원 (성과급 별도)",
-             "연봉 {a}~{b}만원 (경력에 따라 협의)", "연 {a}만원 (세전)", "연봉 {a}만원 이상, 면접 후 결정"]
-    if years == 0:
-        forms.append("신입 기준 연봉 {a}만원")
-    return rng.choice(forms).format(a=f"{annual:,}", b=f"{top:,}")
-
-
-def _ko_deadline(rng: random.Random) -> str:
-    if rng.random() < 0.15:
-        return rng.choice(("상시채용", "채용 시 마감", "상시 모집", "충원 시 마감", "상시채용 (채용 시 마감)"))
-    d = _date_2025(rng)
-    wd = KO_WEEKDAYS[d.weekday()]
-    start = d - datetime.timedelta(days=rng.randrange(7, 31))
-    return rng.choice((
-        f"{d.year}년 {d.month}월 {d.day}일 ({wd})", f"{d.year}.{d.month:02d}.{d.day:02d}({wd}) 23:59",
-        f"{d.year}년 {d.month}월 {d.day}일까지", f"~ {d.month}/{d.day}({wd}) 18:00", f"{d.year}-{d.month:02d}-{d.day:02d}",
-        f"{d.year}년 {d.month}월 {d.day}일 (채용 시 조기 마감)",
-        f"{start.year}.{start.month:02d}.{start.day:02d} ~ {d.year}.{d.month:02d}.{d.day:02d}",
-        f"{d.month}월 {d.day}일({wd}) 자정까지"))
-
-
-def _ko_phone(rng: random.Random, area: str) -> str:
-    if area == "02" or rng.random() < 0.5:
-        return f"{area}-{rng.randint(2000, 9999)}-{rng.randint(0, 9999):04d}"
-    return f"{area}-{rng.randint(200, 999)}-{rng.randint(0, 9999):04d}"
-
-
-def _ko_intro(rng: random.Random, employer: Employer, fields: dict) -> list[str]:
-    if employer.formal:
-        return [rng.choice(KO_FORMAL_INTRO).format(**fields)]
-    extras = KO_INTRO_EXTRAS if employer.small else KO_INTRO_EXTRAS + KO_INTRO_EXTRAS_LARGE
-    chosen = [rng.choice(KO_INTRO_OPENINGS)] + rng.sample(extras, rng.randint(0, 2))
-    return [sentence.format(**fields) for sentence in chosen]
-
-
-def _ko_contact(rng: random.Random, role: Role, employer: Employer, company: str, domain: str, area: str,
-                part_time: bool) -> tuple[str, str]:
-    """(how to apply, whom to contact)."""
-    phone = _ko_phone(rng, area)
-    mobile = f"010-{rng.randint(2000, 9999)}-{rng.randint(0, 9999):04d}"
-    email = (f"{rng.choice(KO_EMAIL_USERS)}@{domain}" if rng.random() < 0.8 or employer.formal
-             else f"{domain.split('.')[0]}{rng.randint(1, 99)}@{rng.choice(KO_FREEMAIL)}")
-    surname = rng.choice(KO_SURNAMES)
-    if employer.small:
-        title_pool, forms = KO_SMALL_TITLES.get(role.sector, KO_SMALL_TITLES["default"]), KO_SMALL_CONTACT_FORMS
-    else:
-        title_pool, forms = KO_CONTACT_TITLES, (KO_PART_CONTACT_FORMS if part_time and rng.random() < 0.5 else KO_CONTACT_FORMS)
-    dept = rng.choice(employer.depts if employer.depts and (employer.formal or rng.random() < 0.5) else KO_DEPTS)
-    fields = dict(dept=dept, name=surname + rng.choice(KO_GIVEN_NAMES), ptitle=rng.choice(title_pool), phone=phone,
-                  mobile=mobile, email=email, masked=surname + rng.choice(("OO", "○○", "**")), domain=domain, c=company)
-    if employer.formal:
-        pool = KO_PUBLIC_APPLY
-    else:
-        pool = KO_APPLY + (KO_PART_APPLY if part_time or employer.small else ())
-    apply = rng.choice((" 또는 ", ", ", " / ")).join(t.format(**fields) for t in rng.sample(pool, rng.randint(1, 2)))
-    return apply, _tidy(_fill(rng, rng.choice(forms)).format(**fields))
-
-
-def _draw_ko(rng: random.Random) -> dict:
-    """All fields of one Korean posting, as display strings and lists of strings."""
-    role = rng.choice(KO_ROLES)
-    sector = role.sector
-    employment = rng.choice(role.employment)
-    kind, years, experience = _ko_experience(rng, employment)
-    title = _ko_title(rng, role, kind, years, employment)
-    place = _ko_place(rng, sector)
-    company, domain, employer, desc = _ko_company(rng, role, place)
-    employment_text = _fill(rng, rng.choice(KO_EMPLOYMENT[employment]))
-    part_time = employment in ("part", "daily")
-
-    education = _fill(rng, rng.choice(role.education))
-    if kind == "new" and "이상" in education and rng.random() < 0.3:
-        education += " (졸업예정자 가능)"
-    requirements = _some(rng, role.requirements, 2, 4)
-    if kind == "exp" and rng.random() < 0.6:
-        requirements.insert(0, rng.choice(("관련 경력 {n}년 이상인 분", "해당 직무 경력 {n}년 이상", "{n}년 이상의 실무 경험을 보유한 분"))
-                            .format(n=years))
-    requirements = _merge(requirements, _some(rng, KO_GENERIC_REQUIREMENTS, 0, 2))
-    preferred = _merge(_some(rng, role.preferred, 2, 4), _some(rng, KO_GENERIC_PREFERRED, 0, 2))
-    benefits = (_some(rng, KO_BENEFITS, 3, 6) + _some(rng, KO_SECTOR_BENEFITS.get(sector, ()), 1, 3)
-                + _some(rng, employer.perks, 0, 2))
-    if rng.random() < 0.6:
-        benefits = _merge(["4대보험", "퇴직금"][: rng.randint(1, 2)], benefits)
-    if employment == "part" and rng.random() < 0.5:
-        benefits = _merge(benefits, ["주휴수당"])
-    apply, contact = _ko_contact(rng, role, employer, company, domain, place.area, part_time)
-    headcounts = KO_BULK_HEADCOUNTS if role.key in KO_BULK_ROLES and rng.random() < 0.6 else KO_HEADCOUNTS
-
-    fields = dict(co=company, co_은=_josa(company, "은", "는"), co_와=_josa(company, "과", "와"), title=title,
-                  title_을=_josa(title, "을", "를"), year=rng.randint(1978, 2022), desc=desc,
-                  staff=rng.randint(3, 30) if employer.small else rng.randint(10, 900), sales=f"{rng.randint(10, 2000):,}",
-                  award=rng.choice(KO_AWARDS), region=place.city, emp=employment_text.split(" (")[0], exp=experience,
-                  city=place.city, half=rng.choice(("상반기", "하반기")), num=rng.randint(1, 480))
-    fields["age"] = max(2025 - fields["year"], 3)
-    headline = _fill(rng, rng.choice(KO_FORMAL_HEADLINES if employer.formal else KO_HEADLINES)).format(**dict(fields, year=2025))
-
-    return dict(
-        language="ko", role_key=role.key, sector=sector, company=company, title=title, role=title, headline=_tidy(headline),
-        intro=_ko_intro(rng, employer, fields), employment=employment_text, headcount=rng.choice(headcounts),
-        experience=experience, education=education, location=place.text,
-        hours=_fill(rng, rng.choice(KO_HOURS[rng.choice(role.hours)])), salary=_ko_salary(rng, role, employment, years),
-        deadline=_ko_deadline(rng), duties=_some(rng, role.duties, 3, 6), requirements=requirements, preferred=preferred,
-        benefits=benefits, process=_process_steps(rng, KO_PROCESSES, KO_PART_PROCESS, sector, employment),
-        documents=_some(rng, KO_DOCUMENTS, 1, 3) + _some(rng, KO_SECTOR_DOCUMENTS.get(sector, ()), 0, 1),
-        apply=apply, contact=contact, notes=[_fill(rng, n) for n in rng.sample(KO_NOTES, rng.randint(1, 3))],
-        closing=_fill(rng, rng.choice(KO_CLOSINGS)).format(**fields),
-    )
-
-
-# ---- English fields --------------------------------------------------------------------------
-
-def _en_experience(rng: random.Random, employment: str) -> tuple[str, int, str]:
-    if employment == "intern":
-        kind = "new"
-    elif employment in ("part", "daily"):
-        kind = rng.choice(("any", "any", "new"))
-    else:
-        kind = rng.choice(("new", "exp", "exp", "exp", "any", "newexp"))
-    years = rng.choice((1, 2, 2, 3, 3, 4, 5, 5, 7, 10)) if kind == "exp" else 0
-    text = rng.choice({
-        "new": ("Entry level", "No experience required", "0-1 years"),
-        "exp": ("{n}+ years", "{n}-{m} years of relevant experience", "Minimum {n} years", "{n}+ years in a similar role"),
-        "any": ("All experience levels", "Experience preferred but not required"),
-        "newexp": ("Entry to mid level", "Junior to mid level"),
-    }[kind]).format(n=years, m=years + rng.choice((2, 3)))
-    return kind, years, text
-
-
-def _en_title(rng: random.Random, role: Role, kind: str, years: int) -> str:
-    title = _fill(rng, rng.choice(role.titles))
-    r = rng.random()
-    if kind == "exp" and years >= 5 and r < 0.35 and role.sector in ("it", "office", "creative", "mfg"):
-        return rng.choice(("Senior {t}", "Lead {t}", "{t} III")).format(t=title)
-    if kind == "new" and r < 0.25 and role.sector in ("it", "office", "creative"):
-        return rng.choice(("Junior {t}", "Entry-Level {t}", "{t} I", "{t} (Entry Level)")).format(t=title)
-    if role.sector == "it" and r > 0.85:
-        return title + rng.choice((" (Remote)", " (Hybrid)", " II"))
-    return title
-
-
-def _en_place(rng: random.Random, sector: str) -> _Place:
-    city, state, area = rng.choice(EN_CITIES)
-    label = f"{city}, {state}"
-    r = rng.random()
-    if sector == "it" and r < 0.3:
-        text = rng.choice(("Remote (US)", f"Hybrid - {label}", f"Remote or {label}"))
-    elif r < 0.4:
-        text = f"{rng.randint(10, 9899)} {rng.choice(EN_STREETS)} {rng.choice(EN_STREET_TYPES)}, {label}"
-    else:
-        text = label
-    return _Place(text, label, area, re.sub(r"[^a-z]", "", city.lower()), city, city)
-
-
-def _en_company(rng: random.Random, role: Role, place: _Place) -> tuple[str, str, Employer, str]:
-    """(company name, web domain, employer kind, description)."""
-    employer = EN_EMPLOYERS[rng.choice(role.companies)]
-    form = rng.choice(employer.forms)
-    desc = form[2] if len(form) > 2 else rng.choice(employer.descs)
-    core = form[0].format(p=rng.choice(EN_COMPANY_PREFIXES), c=place.base)
-    name = rng.choice(EN_LEGAL_FORMS).format(n=core) if employer.corporate and not core.endswith(".") else core
-    slug = re.sub(r"[^a-z]", "", core.lower().replace("&", "and"))[:24]
-    return name, slug + (".org" if employer.formal else rng.choice((".com", ".com", ".co", ".net"))), employer, desc
-
-
-def _en_salary(rng: random.Random, role: Role, employment: str, years: int) -> str:
-    low, high = role.pay
-    span = high - low
-    annual = int(low + span * 0.6 * min(years, 10) / 10 + rng.random() * span * 0.3)
-    hourly = round(annual * 1000 / 2080 * 4) / 4
-    if employment == "freelance":
-        return rng.choice(("${lo}-${hi}/hour depending on project", "Project-based rate", "${lo}/hour")).format(
-            lo=int(hourly * 1.3), hi=int(hourly * 1.8))
-    if employment == "intern":
-        return f"${rng.randrange(16, 28)}/hour"
-    hands_on = role.sector in ("mfg", "food", "retail", "service", "logistics", "health", "construction")
-    if employment in ("part", "daily", "dispatch") or (hands_on and rng.random() < 0.6):
-        top = hourly + rng.choice((1, 2, 3, 4))
-        per_hour = "${h:.2f}/hr + tips" if role.sector == "food" else "${h:.2f}/hr"
-        return rng.choice(("${h:.2f}/hour", "${h:.2f}-${t:.2f} per hour", per_hour, "Starting at ${h:.2f}/hour",
-                           "${h:.2f}/hour (DOE)")).format(h=hourly, t=top)
-    if rng.random() < 0.15:
-        return rng.choice(("Competitive, based on experience", "DOE", "Competitive salary plus bonus"))
-    top = annual + rng.choice((10, 15, 20, 25))
-    return rng.choice(("${a},000 - ${b},000 per year", "${a},000/year", "Up to ${b},000 annually", "${a}K-${b}K + bonus",
-                       "${a},000-${b},000 DOE")).format(a=annual, b=top)
-
-
-def _en_deadline(rng: random.Random) -> str:
-    if rng.random() < 0.2:
-        return rng.choice(("Open until filled", "Applications reviewed on a rolling basis",
-                           "Open until filled; first review in two weeks"))
-    d = _date_2025(rng)
-    month = EN_MONTHS[d.month - 1]
-    return rng.choice((f"{month} {d.day}, {d.year}", f"{EN_WEEKDAYS[d.weekday()]}, {month} {d.day}, {d.year}",
-                       f"{d.year}-{d.month:02d}-{d.day:02d}", f"{d.month}/{d.day}/{d.year}",
-                       f"{month} {d.day}, {d.year} at 5:00 PM"))
-
-
-def _draw_en(rng: random.Random) -> dict:
-    """All fields of one English posting."""
-    role = rng.choice(EN_ROLES)
-    sector = role.sector
-    employment = rng.choice(role.employment)
-    kind, years, experience = _en_experience(rng, employment)
-    title = _en_title(rng, role, kind, years)
-    place = _en_place(rng, sector)
-    company, domain, employer, desc = _en_company(rng, role, place)
-    employment_text = _fill(rng, rng.choice(EN_EMPLOYMENT[employment]))
-    requirements = _some(rng, role.requirements, 2, 3)
-    if kind == "exp":
-        requirements.insert(0, rng.choice(("{n}+ years of experience in a similar role",
-                                           "At least {n} years of relevant experience",
-                                           "{n} or more years of hands-on experience")).format(n=years))
-    requirements = _merge(requirements, _some(rng, EN_GENERIC_REQUIREMENTS, 0, 2))
-    preferred = _merge(_some(rng, role.preferred, 2, 3), _some(rng, EN_GENERIC_PREFERRED, 0, 1))
-    benefits = _some(rng, EN_BENEFITS, 3, 6) + _some(rng, EN_SECTOR_BENEFITS.get(sector, ()), 0, 2)
-
-    phone = f"({place.area}) 555-01{rng.randrange(100):02d}"
-    email = f"{rng.choice(EN_EMAIL_USERS)}@{domain}"
-    street = f"{rng.randint(10, 9899)} {rng.choice(EN_STREETS)} {rng.choice(EN_STREET_TYPES)}"
-    methods = [t.format(email=email, domain=domain, phone=phone, street=street) for t in rng.sample(EN_APPLY, rng.randint(1, 2))]
-    apply = " or ".join([methods[0]] + [m[0].lower() + m[1:] for m in methods[1:]])
-    contact = rng.choice(("{f} {l}, {t} ({p})", "{f} {l} at {e}", "Call {p}", "{t}: {e}", "{f} {l}, {t} - {e} / {p}")).format(
-        f=rng.choice(EN_FIRST_NAMES), l=rng.choice(EN_LAST_NAMES), t=rng.choice(EN_CONTACT_TITLES), p=phone, e=email)
-    fields = dict(co=company, title=title, desc=desc, city=place.city,
-                  year=rng.randint(1965, 2021), staff=rng.randint(20, 900), award_year=rng.randint(2018, 2024),
-                  emp=employment_text.split(" (")[0], exp=experience, num=rng.randint(100, 999))
-    if employer.formal:
-        intro = [rng.choice(EN_FORMAL_INTRO).format(**fields)]
-    else:
-        extras = EN_INTRO_EXTRAS if employer.small else EN_INTRO_EXTRAS + EN_INTRO_EXTRAS_LARGE
-        intro = [s.format(**fields) for s in [rng.choice(EN_INTRO_OPENINGS)] + rng.sample(extras, rng.randint(0, 2))]
-    headline = rng.choice(EN_FORMAL_HEADLINES if employer.formal else EN_HEADLINES).format(**dict(fields, year=2025))
-    headcounts = EN_BULK_HEADCOUNTS if role.key in EN_BULK_ROLES and rng.random() < 0.5 else EN_HEADCOUNTS
-    return dict(
-        language="en", role_key=role.key, sector=sector, company=company, title=title, role=title, headline=_tidy(headline),
-        intro=intro, employment=employment_text, headcount=rng.choice(headcounts), experience=experience,
-        education=_fill(rng, rng.choice(role.education)), location=place.text,
-        hours=_fill(rng, rng.choice(EN_HOURS[rng.choice(role.hours)])), salary=_en_salary(rng, role, employment, years),
-        deadline=_en_deadline(rng), duties=_some(rng, role.duties, 3, 5), requirements=requirements, preferred=preferred,
-        benefits=benefits, process=_process_steps(rng, EN_PROCESSES, EN_PART_PROCESS, sector, employment),
-        documents=_some(rng, EN_DOCUMENTS, 1, 3), apply=apply, contact=contact,
-        notes=rng.sample(EN_NOTES, rng.randint(1, 2)), closing=rng.choice(EN_CLOSINGS).format(**fields),
-    )
-
-
-# ---- layout ------------------------------------------------------------------------------------
-
-class _Layout(NamedTuple):
-    labels: dict
-    friendly: dict
-    headers: tuple
-    bullets: tuple
-    kv_formats: tuple
-    numbered: tuple
-    arrows: tuple
-    joiners: tuple          # for inline lists
-    detail_joiners: tuple   # for a one-line summary of conditions
-    steps: tuple            # a hiring step as a list item
-    upper_headers: bool
-
-
-_KO_LAYOUT = _Layout(KO_LABELS, KO_FRIENDLY_LABELS, KO_HEADER_FORMATS, KO_BULLETS, KO_KV_FORMATS, KO_NUMBERED, KO_ARROWS,
-                     (", ", " / ", ", "), (" · ", " / ", " | "), ("{i}단계: {s}", "STEP {i}. {s}", "{i}) {s}"), False)
-_EN_LAYOUT = _Layout(EN_LABELS, EN_FRIENDLY_LABELS, EN_HEADER_FORMATS, EN_BULLETS, EN_KV_FORMATS, EN_NUMBERED, EN_ARROWS,
-                     (", ", "; "), (" · ", " | ", " / "), ("Step {i}: {s}", "{i}. {s}"), True)
-
-
-class _Doc:
-    """Collects the lines of one posting with the formats chosen for it (headers, bullets, key-value pairs)."""
-
-    def __init__(self, rng: random.Random, layout: _Layout, numbered: bool = False, friendly: bool = False):
-        self.rng, self.layout, self.numbered, self.friendly = rng, layout, numbered, friendly
-        self.lines: list[str] = []
-        self.count = 0
-        self.header_format = rng.choice(layout.numbered if numbered else layout.headers)
-        indented = ("  - ", " - ", "  · ", "- ") if layout is _KO_LAYOUT else ("  - ",)
-        self.bullet = rng.choice(indented if numbered else layout.bullets)
-        self.kv_format = rng.choice(layout.kv_formats)
-        self.upper = layout.upper_headers and rng.random() < 0.2
-
-    def label(self, key: str) -> str:
-        pool = self.layout.friendly.get(key) if self.friendly else None
-        return self.rng.choice(pool or self.layout.labels[key])
-
-    def header(self, key: str) -> None:
-        text = self.label(key)
-        text = text.upper() if self.upper else text
-        if self.numbered:
-            self.count += 1
-        self.lines.append(self.header_format.format(text, n=self.count))
-
-    def kv(self, key: str, value: str) -> None:
-        self.lines.append(self.kv_format.format(k=self.label(key), v=value))
-
-    def bullets(self, items) -> None:
-        self.lines.extend(self.bullet + item for item in items)
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-
-    def inline(self, items) -> str:
-        return self.rng.choice(self.layout.joiners).join(items)
-
-    def section(self, key: str, items) -> None:
-        self.header(key)
-        self.bullets(items)
-
-    def benefits(self, items) -> None:
-        self.header("benefits")
-        if self.rng.random() < 0.5:
-            self.bullets(items)
-        else:
-            self.line(self.rng.choice(("", self.bullet)) + self.inline(items))
-
-    def process(self, steps) -> None:
-        self.header("process")
-        if self.rng.random() < 0.75:
-            self.line(self.rng.choice(self.layout.arrows).join(steps))
-        else:
-            step = self.rng.choice(self.layout.steps)
-            self.lines.extend(step.format(i=i, s=s) for i, s in enumerate(steps, 1))
-
-    def how_to_apply(self, p: dict, with_deadline: bool = True) -> None:
-        self.header("howto" if self.rng.random() < 0.5 else "apply")
-        if with_deadline:
-            self.kv("deadline", p["deadline"])
-        self.kv("apply", p["apply"])
-        if self.rng.random() < 0.5:
-            self.kv("documents", self.inline(p["documents"]))
-        self.kv("contact", p["contact"])
-
-    def text(self) -> str:
-        return "\n".join(line.rstrip() for line in self.lines if line.strip())
-
-
-def _nudge(rng: random.Random, keys: list[str]) -> list[str]:
-    """Swap one adjacent pair now and then, so field order varies but stays natural."""
-    if len(keys) > 1 and rng.random() < 0.5:
-        i = rng.randrange(len(keys) - 1)
-        keys[i], keys[i + 1] = keys[i + 1], keys[i]
-    return keys
-
-
-def _layout_sections(rng: random.Random, layout: _Layout, p: dict, numbered: bool) -> str:
-    """Bracketed / ■ / numbered section headers with an overview block of key-value pairs."""
-    doc = _Doc(rng, layout, numbered=numbered)
-    doc.line(p["headline"])
-    if rng.random() < 0.45:
-        if rng.random() < 0.5:
-            doc.header("about")
-        doc.line(" ".join(p["intro"]))
-    doc.header("overview")
-    keys = ["role", "employment", "headcount", "experience", "education"]
-    if p["company"] not in p["headline"] or rng.random() < 0.35:
-        keys.insert(0, "company")
-    conditions = ["location", "hours", "salary"]
-    if rng.random() < 0.5:
-        keys, conditions = keys + conditions, []
-    for key in _nudge(rng, keys):
-        doc.kv(key, p[key])
-    doc.section("duties", p["duties"])
-    doc.section("requirements", p["requirements"])
-    if rng.random() < 0.85:
-        doc.section("preferred", p["preferred"])
-    tail = ["benefits", "conditions"] if conditions else ["benefits"]
-    for block in _nudge(rng, tail):
-        if block == "benefits":
-            doc.benefits(p["benefits"])
-        else:
-            doc.header("conditions")
-            for key in conditions:
-                doc.kv(key, p[key])
-    if rng.random() < 0.85:
-        doc.process(p["process"])
-    doc.how_to_apply(p)
-    if rng.random() < 0.3:
-        doc.section("notes", p["notes"])
-    if rng.random() < 0.5:
-        doc.line(p["closing"])
-    return doc.text()
-
-
-def _layout_summary(rng: random.Random, layout: _Layout, p: dict) -> str:
-    """A block of key-value facts first, then headed sections."""
-    doc = _Doc(rng, layout)
-    doc.line(p["headline"])
-    if rng.random() < 0.3:
-        doc.line(" ".join(p["intro"]))
-    keys = ["company", "role", "employment", "experience", "education", "headcount", "location", "hours", "salary", "deadline"]
-    keys = [k for k in keys if k in ("company", "role", "salary", "deadline", "location") or rng.random() < 0.8]
-    for key in _nudge(rng, keys):
-        doc.kv(key, p[key])
-    doc.section("duties", p["duties"])
-    doc.section("requirements", p["requirements"])
-    if rng.random() < 0.8:
-        doc.section("preferred", p["preferred"])
-    doc.benefits(p["benefits"])
-    if rng.random() < 0.8:
-        doc.process(p["process"])
-    doc.how_to_apply(p, with_deadline="deadline" not in keys)
-    if rng.random() < 0.25:
-        doc.section("notes", p["notes"])
-    if rng.random() < 0.4:
-        doc.line(p["closing"])
-    return doc.text()
-
-
-def _layout_compact(rng: random.Random, layout: _Layout, p: dict) -> str:
-    """Short key-value form; lists are written inline."""
-    doc = _Doc(rng, layout)
-    doc.line(p["headline"])
-    if rng.random() < 0.15:
-        doc.line(p["intro"][0])
-    for key in _nudge(rng, ["company", "role", "employment", "experience"]):
-        doc.kv(key, p[key])
-    doc.kv("duties", doc.inline(p["duties"]))
-    doc.kv("requirements", doc.inline(p["requirements"]))
-    if rng.random() < 0.7:
-        doc.kv("preferred", doc.inline(p["preferred"]))
-    for key in _nudge(rng, ["location", "hours", "salary"]):
-        doc.kv(key, p[key])
-    doc.kv("benefits", doc.inline(p["benefits"]))
-    if rng.random() < 0.6:
-        doc.kv("process", rng.choice(layout.arrows).join(p["process"]))
-    doc.kv("deadline", p["deadline"])
-    doc.kv("apply", p["apply"])
-    doc.kv("contact", p["contact"])
-    return doc.text()
-
-
-def _layout_friendly(rng: random.Random, layout: _Layout, p: dict) -> str:
-    """Start-up style: an intro paragraph, conversational headers, one line of job details."""
-    doc = _Doc(rng, layout, friendly=True)
-    doc.line(p["headline"])
-    intro = " ".join(p["intro"])
-    doc.line(intro)
-    if p["company"] not in p["headline"] + intro:
-        doc.kv("company", p["company"])
-    doc.section("duties", p["duties"])
-    doc.section("requirements", p["requirements"])
-    doc.section("preferred", p["preferred"])
-    doc.benefits(p["benefits"])
-    doc.header("conditions")
-    doc.line(rng.choice(layout.detail_joiners).join((p["employment"], p["experience"], p["location"], p["salary"])))
-    doc.kv("hours", p["hours"])
-    doc.process(p["process"])
-    doc.how_to_apply(p)
-    doc.line(p["closing"])
-    return doc.text()
-
-
-def _render(rng: random.Random, layout: _Layout, p: dict) -> str:
-    r = rng.random()
-    if r < 0.34:
-        return _layout_sections(rng, layout, p, numbered=False)
-    if r < 0.52:
-        return _layout_sections(rng, layout, p, numbered=True)
-    if r < 0.72:
-        return _layout_summary(rng, layout, p)
-    if r < 0.87:
-        return _layout_compact(rng, layout, p)
-    return _layout_friendly(rng, layout, p)
-
-
-_LANGUAGE_PARTS: dict[str, tuple[Callable[[random.Random], dict], _Layout]] = {
-    "ko": (_draw_ko, _KO_LAYOUT),
-    "en": (_draw_en, _EN_LAYOUT),
-}
-
-
-# =============================================================================================
-# Public API
-# =============================================================================================
-
-def _check_language(language: str) -> None:
-    if language not in LANGUAGES:
-        raise ValueError(f"unknown language {language!r}: choose one of {', '.join(LANGUAGES)}")
-
-
-def _check_target(target_bytes: int) -> None:
-    if isinstance(target_bytes, bool) or not isinstance(target_bytes, int) or target_bytes <= 0:
-        raise ValueError(f"target_bytes must be a positive integer, got {target_bytes!r}")
-
-
-def _record_stream(seed: int, language: str) -> Iterator[tuple[dict, str]]:
-    rng = random.Random(seed)
-    draw, layout = _LANGUAGE_PARTS[language]
-    while True:
-        record = draw(rng)
-        yield record, _render(rng, layout, record)
-
-
-def _records(seed: int = 1337, language: str = "ko") -> Iterator[tuple[dict, str]]:
-    """Endless stream of (fields, posting text) pairs; generate_postings yields the texts of this same stream."""
-    _check_language(language)
-    return _record_stream(seed, language)
-
-
-def generate_postings(seed: int = 1337, language: str = "ko") -> Iterator[str]:
-    """Endless, deterministic stream of job postings (each a multi-line string, no trailing blank line).
-
-    The language is checked at call time, before any posting is drawn.
-    """
-    return (text for _, text in _records(seed, language))
-
-
-def build_corpus(target_bytes: int = 6_000_000, seed: int = 1337, language: str = "ko") -> list[str]:
-    """Postings until their UTF-8 size (joined with blank lines) reaches target_bytes."""
-    _check_target(target_bytes)
-    _check_language(language)
-    postings: list[str] = []
-    size = -2                      # no separator before the first posting
-    for text in generate_postings(seed, language):
-        postings.append(text)
-        size += len(text.encode("utf-8")) + 2
-        if size >= target_bytes:
-            break
-    return postings
-
-
-def write_corpus(path, target_bytes: int = 6_000_000, seed: int = 1337, language: str = "ko") -> int:
-    """Write postings separated by one blank line ("\\n\\n") as UTF-8; return bytes written.
-
-    The file ends with a single newline. Atomic: writes path + ".tmp", then os.replace.
-    """
-    data = ("\n\n".join(build_corpus(target_bytes, seed, language)) + "\n").encode("utf-8")
-    path = os.fspath(path)
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return len(data)
+NO_LEGAL_FORM = ("카페", "호텔", "헤어살롱", "법무법인", "세무법인", "국공립")

@@ -1,0 +1,51 @@
+"""Sample from the latest checkpoint: `python scripts/sample.py --prompt "[채용공고]"` (or `gpt-sample`).
+
+`--run_name NAME` samples the named run (checkpoints/NAME/ckpt.pt), `--checkpoint FILE` any file.
+Streams the text as it is generated. Temperature 0 is greedy (always the most likely token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import Config, ConfigError
+from ..device import INFERENCE_PRECISIONS, pick_device
+from ..inference import load_model
+from ..run import Run
+from ..run_setup import USER_ERRORS
+from ..sampling import SamplingOptions
+from . import add_flags, fail, say, settings_from_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompt", default="", help="text to continue (empty: start a new document)")
+    add_flags(parser, SamplingOptions, "sampling")
+    parser.add_argument("--run_name", default="",
+                        help="the run to sample: checkpoints/RUN_NAME/ckpt.pt (default: checkpoints/ckpt.pt)")
+    parser.add_argument("--checkpoint", default=None, help="a checkpoint file to sample instead of the run's")
+    parser.add_argument("--tok_path", default=None, help="default: the tokenizer the checkpoint was trained with")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=("auto", *INFERENCE_PRECISIONS), default="auto",
+                        help="how the weights are stored while sampling: auto is int8 on most CPUs and "
+                             "bfloat16 on GPUs, the fastest; float32 is exact")
+    args = parser.parse_args(argv)
+    options = settings_from_args(args, SamplingOptions)
+    if problems := options.problems():
+        fail(ConfigError(problems))
+    try:
+        checkpoint = args.checkpoint or str(Run.of(Config(run_name=args.run_name)).checkpoint)
+        loaded = load_model(checkpoint, args.tok_path, pick_device(args.device),
+                            None if args.precision == "auto" else args.precision)
+    except USER_ERRORS as error:  # a run name that is not a folder name, a checkpoint that cannot be used
+        fail(error)
+    print(say("cli.sampling_from", step=loaded.checkpoint_info["step"], checkpoint=checkpoint), file=sys.stderr)
+    block_size = loaded.model.cfg.block_size
+    if len(loaded.prompt_ids(args.prompt)) > block_size:
+        print(say("cli.long_prompt", block_size=block_size), file=sys.stderr)
+    print(args.prompt, end="", flush=True)
+    for piece in loaded.stream(args.prompt, options):
+        print(piece, end="", flush=True)
+    print()
+    return 0

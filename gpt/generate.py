@@ -1,0 +1,93 @@
+"""Generating token ids from a model: the prompt once (prefill), then one token at a time.
+
+Every layer's keys and values are kept in a `KVCache`, so a new token attends to the past
+without recomputing it; greedy output is identical to the plain loop that re-runs the whole
+window each token. The model only knows positions below block_size: when the cache is full it
+restarts from the last half window (one prefill every block_size/2 tokens, not one every token).
+How each next token is chosen is `gpt.sampling`'s business.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from .device import autocast
+from .model import GPT
+from .sampling import SamplingOptions, pick_next_token
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far: (layers, B, nh, block_size, hs)."""
+
+    def __init__(self, model: GPT, batch_size: int, device: torch.device, dtype: torch.dtype):
+        cfg = model.cfg
+        shape = (cfg.n_layer, batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new keys and values of one layer; return all of them so far."""
+        end = self.length + k.size(2)
+        self.keys[layer, :, :, self.length:end] = k
+        self.values[layer, :, :, self.length:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self, new_tokens: int) -> None:
+        self.length += new_tokens
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+def generate(
+    model: GPT,
+    prompt_ids: list[int],
+    options: SamplingOptions,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> Iterator[int]:
+    """Yield options.max_new_tokens new token ids one at a time. Prompts longer than block_size keep their last window.
+
+    `dtype` is an autocast type for a float32 model (as in training); a model already stored in a
+    smaller type or in int8 (see `gpt.inference.for_inference`) runs as it is.
+    """
+    if not prompt_ids:
+        raise ValueError("generation needs at least one prompt token")
+    was_training = model.training
+    model.eval()
+    block_size = model.cfg.block_size
+    device = next(model.parameters()).device
+    context = torch.tensor([prompt_ids[-block_size:]], dtype=torch.long, device=device)  # (1, T)
+    # Keys and values come out in the autocast type, or else in the weights' own type.
+    cache_dtype = dtype if dtype != torch.float32 else next(model.parameters()).dtype
+    cache = KVCache(model, 1, device, cache_dtype) if use_cache else None
+
+    def next_logits(tokens: torch.Tensor) -> torch.Tensor:
+        # Every mode is entered and left within one call, never held across a `yield`: leaving
+        # inference mode restores the thread's dispatch state, which silently switched off an
+        # autocast entered inside it, and the caller may change modes between two tokens.
+        with torch.inference_mode(), autocast(device, dtype):
+            return model(tokens, cache=cache)[0][:, -1, :]
+
+    try:
+        logits = next_logits(context)
+        for produced in range(1, options.max_new_tokens + 1):
+            next_id = pick_next_token(logits, options, generator)  # (1, 1)
+            yield int(next_id)
+            if produced == options.max_new_tokens:
+                break
+            context = torch.cat([context, next_id], dim=1)[:, -block_size:]
+            if cache is None:
+                logits = next_logits(context)
+            elif cache.length == block_size:
+                # Positions end at block_size: start again from the last half window.
+                cache.reset()
+                logits = next_logits(context[:, -(block_size // 2):])
+            else:
+                logits = next_logits(next_id)
+    finally:
+        model.train(was_training)

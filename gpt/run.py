@@ -1,0 +1,99 @@
+"""A run: one training run's folder and the files in it, found, listed and loaded for sampling.
+
+    checkpoints/ckpt.pt, best.pt                 the default run (run name "")
+    checkpoints/<run name>/ckpt.pt, best.pt      a named run
+    ckpt-20261201-201500.pt ...                  earlier runs of the same name, moved aside by --fresh
+
+`ckpt.pt` is the latest checkpoint (model, optimizer, step, config, tokenizer, history), `best.pt`
+a copy of it at the lowest validation loss. The app and the CLI find runs, their files and
+their models through here, and ask here whether a config fits in memory before training it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint
+from .config import Config, ConfigError
+from .inference import LoadedModel, load_model
+from .locales import Text
+from .model import estimate_training_memory
+from .run_name import run_name_problem
+
+CHECKPOINT_NAME = "ckpt.pt"
+BEST_NAME = "best.pt"
+MEMORY_TIPS = "smaller batch_size, block_size 128, n_layer 4, n_embd 256"
+
+
+@dataclass(frozen=True)
+class Run:
+    out_dir: Path
+    name: str = ""  # "" is the default run, whose files sit directly in out_dir
+
+    @classmethod
+    def of(cls, cfg: Config) -> "Run":
+        return cls(Path(cfg.out_dir), cfg.run_name)
+
+    @property
+    def folder(self) -> Path:
+        """out_dir for the default run, else out_dir/name; ConfigError for a name that is not a run name."""
+        if problem := run_name_problem(self.name, str(self.out_dir)):
+            raise ConfigError([("run_name", problem)])
+        return self.out_dir / self.name if self.name else self.out_dir
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / CHECKPOINT_NAME
+
+    @property
+    def best(self) -> Path:
+        return self.folder / BEST_NAME
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint.is_file()
+
+    def saved_step(self) -> int | None:
+        """The step of the checkpoint on disk (None when there is none or it cannot be read)."""
+        if not self.has_checkpoint():
+            return None
+        try:
+            return int(load_checkpoint(self.checkpoint)["step"])
+        except (ValueError, KeyError):
+            return None
+
+    def load(self, tok_path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+             precision: str | None = None) -> LoadedModel:
+        """The latest checkpoint ready to sample (see gpt.inference.load_model)."""
+        return load_model(self.checkpoint, tok_path, device, precision)
+
+
+def list_runs(out_dir: str | os.PathLike) -> list[str]:
+    """The names of the runs with a checkpoint in out_dir: "" (the default run) first, then named runs by name.
+
+    A folder whose name is not a valid run name (or that leads outside out_dir) is not a run.
+    """
+    folder = Path(out_dir)
+    runs = [""] if (folder / CHECKPOINT_NAME).is_file() else []
+    if folder.is_dir():
+        runs += sorted(entry.name for entry in folder.iterdir()
+                       if run_name_problem(entry.name, str(folder)) is None and (entry / CHECKPOINT_NAME).is_file())
+    return runs
+
+
+def memory_problems(cfg: Config, device: torch.device) -> list[tuple[str, Text]]:
+    """[("batch_size", why)] when a training step of cfg clearly cannot fit in the device's free memory, else []."""
+    if device.type == "cuda":
+        available = torch.cuda.mem_get_info(device)[0]
+    elif hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    else:
+        return []
+    needed = estimate_training_memory(cfg)
+    if needed > 0.9 * available:
+        return [("batch_size", Text("run.too_big_for_memory", needed=needed / 2**30, available=available / 2**30,
+                                    tips=MEMORY_TIPS))]
+    return []

@@ -1,0 +1,347 @@
+"""The Train tab: presets, a control for every setting, what the config means, Train and Stop, the live run.
+
+`TrainTab` holds the tab's handlers (plain methods, testable without a browser); `build` lays
+the tab out as it appears, `wire` connects its events. The controls are made from the
+`setting(...)` descriptions in gpt/config.py, so a new config field gets its control, its API
+parameter and its lock-while-training by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import gradio as gr
+
+from gpt.config import PRESETS as PRESETS_BY_NAME
+from gpt.config import Config, ConfigError
+from gpt.controls import settings
+from gpt.device import choose_dtype, pick_device
+from gpt.locales import explain, text
+from gpt.model import count_parameters, estimate_training_memory
+from gpt.run import memory_problems
+from gpt.train import time_training_step
+
+from .controls import control_for
+from .i18n import duration, label, language_of, message, say
+from .job import JobBusy, JobState
+from .page import Page, api, view
+from .plots import loss_figure
+
+# The Train tab's controls: the settings of these groups, in the order gpt/config.py declares them.
+TRAIN_GROUPS = ("model", "optimisation", "evaluation", "device", "run")
+TRAIN_SETTINGS = [s for s in settings(Config) if s.control.group in TRAIN_GROUPS]
+CONTROL_FIELDS = tuple(s.name for s in TRAIN_SETTINGS)
+# A preset sets these; the run name (where the checkpoints go) stays as the visitor typed it.
+SETTING_FIELDS = tuple(s.name for s in TRAIN_SETTINGS if s.control.in_presets)
+PRESETS = {key: {name: getattr(Config(**changes), name) for name in SETTING_FIELDS}
+           for key, changes in PRESETS_BY_NAME.items()}
+DEFAULT_PRESET = "cpu_quick"
+RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")
+FOLLOW_INTERVAL_SECONDS = 1.0
+
+JobView = view("JobView", ["train.status", "train.progress", "train.plot", "train.latest_sample", "train.log",
+                           "train.train_button", "train.stop_button", "train.resume_button", "train.fresh_button"])
+# What following a run updates: the job's view, the controls (locked while it trains, showing the
+# config that really trains), and the Sample tab's run picker (a first checkpoint adds a run).
+FollowView = view("FollowView", [*JobView.names, *(f"train.{name}" for name in CONTROL_FIELDS), "train.preset",
+                                 "data.vocab_size", "sample.run_picker"])
+SummaryView = view("SummaryView", ["train.summary", "train.problems"])
+
+
+def human_count(number: int) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if number >= size:
+            return f"{number / size:.1f}{unit}"
+    return str(number)
+
+
+def human_bytes(number: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if number >= size:
+            return f"{number / size:.1f} {unit}"
+    return f"{number / 2**10:.0f} KiB"
+
+
+def invalid_message(problems: list, language: str) -> str:
+    return message("invalid", language, problems="\n".join(f"- {say(text, language)}" for _, text in problems))
+
+
+class TrainTab:
+    """The Train tab's handlers; `TrainerApp` provides storage, job, speed and the other tabs."""
+
+    def config_from_controls(self, values: dict) -> Config:
+        """A Config from control values (sliders send floats), paths from the storage."""
+        by_name = {s.name: s for s in settings(Config)}
+        typed = {name: by_name[name].convert(value) if name in by_name else value for name, value in values.items()}
+        return self.storage.config(**typed)
+
+    def calibrate_speed(self) -> None:
+        self.speed.calibrate(self.storage.config(vocab_size=self.data_vocab_size(Config.vocab_size)))
+
+    def describe_config(self, values: dict, vocab_size: int, measured_seconds: float | None = None,
+                        language: str = "en") -> SummaryView:
+        """What the config means (parameters, tokens, memory, time, precision) and the problems to fix, as Markdown."""
+        cfg = self.config_from_controls({**values, "vocab_size": self.data_vocab_size(vocab_size)})
+        problems = cfg.problems()
+        if any(name in ("n_embd", "n_head", "n_layer", "block_size", "batch_size") for name, _ in problems):
+            return SummaryView("", invalid_message(problems, language))
+        try:
+            device = pick_device(cfg.device)
+        except ConfigError as error:  # a GPU asked for that this machine does not have
+            return SummaryView("", invalid_message(error.problems, language))
+        precision = choose_dtype(device, cfg.dtype)
+        # A config too big for memory still gets its summary: the memory figure is the point.
+        problems = problems or memory_problems(cfg, device)
+        if measured_seconds is not None:
+            step_seconds, how = measured_seconds, message("measured", language)
+        elif self.speed.ready:
+            step_seconds, how = self.speed.estimate(cfg), message("estimated", language)
+        else:
+            step_seconds, how = None, message("measuring", language)
+        step_text = "—" if step_seconds is None else (f"{step_seconds * 1000:,.0f} ms" if step_seconds < 10
+                                                     else duration(step_seconds))
+        summary = message("summary", language, parameters=human_count(count_parameters(cfg)),
+                          tokens_per_step=cfg.tokens_per_step, memory=human_bytes(estimate_training_memory(cfg)),
+                          step_time=step_text, device=device.type, how=how, steps=cfg.max_steps,
+                          total=duration(step_seconds * cfg.max_steps) if step_seconds else "—",
+                          dtype=precision.name, dtype_reason=text(f"dtype_reason.{precision.reason}", language))
+        return SummaryView(summary, invalid_message(problems, language) if problems else "")
+
+    def measure_step_time(self, values: dict, vocab_size: int, language: str = "en") -> SummaryView:
+        cfg = self.config_from_controls({**values, "vocab_size": self.data_vocab_size(vocab_size)})
+        if cfg.problems():
+            return self.describe_config(values, vocab_size, language=language)
+        if self.job.snapshot().active:
+            return SummaryView(message("busy", language), "")
+        seconds = time_training_step(cfg, steps=2)
+        return self.describe_config(values, vocab_size, measured_seconds=seconds, language=language)
+
+    def start_training(self, values: dict, vocab_size: int, resume_mode: str, owner: str, language: str) -> str | None:
+        """Start the run; return a message if it was refused, None when it started."""
+        if self.job.snapshot().active:
+            return message("busy", language)
+        cfg = self.config_from_controls({**values, "vocab_size": vocab_size})
+        try:
+            # Too big for memory is refused here, before the resume-or-fresh question: the settings must change.
+            problems = cfg.problems() or memory_problems(cfg, pick_device(cfg.device))
+        except ConfigError as error:  # a device that is not there
+            problems = error.problems
+        if problems:
+            return invalid_message(problems, language)
+        if resume_mode not in RESUME_MODES:
+            return f"resume_mode must be one of {', '.join(RESUME_MODES)}"
+        try:
+            self.job.start(cfg, owner, fresh=resume_mode == "fresh",
+                           keep_checkpoint_architecture=resume_mode == "checkpoint_architecture")
+        except JobBusy:
+            return message("busy", language)
+        return None
+
+    def stop_training(self, owner: str, language: str) -> str:
+        state = self.job.snapshot()
+        if not state.active:
+            return message("nothing_to_stop", language)
+        if not self.job.stop(owner):
+            return message("not_owner", language)
+        return message("stop_requested", language)
+
+    def job_view(self, state: JobState, viewer: str, language: str, notice: str | None = None) -> JobView:
+        """The run as a page shows it: status, progress, plot, latest sample, log, and the buttons' states."""
+        is_owner = not state.owner or state.owner == viewer
+        status = notice or self._status(state, language)
+        if state.advice and not notice:
+            latest = state.advice[-1]
+            status += "\n\n" + ("💡 " if latest.kind == "plateau" else "⚠️ ") + say(latest.message, language)
+        if state.active and not is_owner and not notice:
+            status = message("watching", language) + "\n\n" + status
+        # A refusal replaces the status, and with it an earlier resume-or-fresh question.
+        choosing = state.status == "failed" and state.error_kind in ("architecture", "tokenizer") and not notice
+        return JobView(
+            status, self._progress_html(state, language),
+            loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language),
+            f"[step {state.samples[-1][0]:,}]\n{state.samples[-1][1]}" if state.samples else "",
+            "\n".join(say(line, language) for line in state.log),
+            gr.update(interactive=not state.active),
+            gr.update(interactive=state.active and is_owner),
+            gr.update(visible=choosing and state.error_kind == "architecture"),
+            gr.update(visible=choosing))
+
+    def _status(self, state: JobState, language: str) -> str:
+        if state.status == "idle":
+            return message("idle", language)
+        if state.status == "preparing_data" or state.preparing is not None:
+            return message("preparing", language, message=say(state.preparing.message, language)
+                           if state.preparing else "…")
+        if state.status == "running":
+            return message("running", language, step=state.step, max_steps=state.max_steps)
+        if state.status == "stopping":
+            return message("stopping", language)
+        if state.status == "finished" and state.finish_reason == "stopped":
+            return message("stopped", language, step=state.step, checkpoint=state.checkpoint)
+        if state.status == "finished" and state.finish_reason == "done" and state.step == state.max_steps:
+            return message("finished_done", language, step=state.step, checkpoint=state.checkpoint)
+        if state.status == "finished":
+            return message("finished", language, message=say(state.message, language), checkpoint=state.checkpoint)
+        if state.error_kind in ("architecture", "tokenizer"):
+            return message(state.error_kind, language, message=say(state.error_detail or state.message, language))
+        return message("failed", language, message=explain(state.message, language))
+
+    def _progress_html(self, state: JobState, language: str) -> str:
+        if state.preparing is not None and state.preparing.total:
+            fraction = min(1.0, state.preparing.done / state.preparing.total)
+            text = say(state.preparing.message, language)
+        elif state.max_steps and not (state.status == "failed" and not state.train_losses):
+            fraction = state.step / state.max_steps
+            text = message("progress", language, step=state.step, max_steps=state.max_steps,
+                           tokens_per_second=state.tokens_per_second, elapsed=duration(state.elapsed),
+                           eta=duration(state.eta_seconds) if state.active else "—")
+        else:
+            return ""
+        return (f'<div id="train-progress"><progress value="{fraction:.4f}" max="1" style="width:100%"></progress>'
+                f'<div>{text}</div></div>')
+
+    def control_updates(self, state: JobState) -> dict:
+        """Lock the controls (showing the running config) while a run is active: {field of FollowView: update}."""
+        names = [f"train__{name}" for name in CONTROL_FIELDS] + ["train__preset", "data__vocab_size"]
+        if not state.active:
+            return {name: gr.update(interactive=True) for name in names}
+        cfg = state.cfg or Config()
+        locks = {f"train__{name}": gr.update(value=getattr(cfg, name), interactive=False) for name in CONTROL_FIELDS}
+        return {**locks, "train__preset": gr.update(interactive=False), "data__vocab_size": gr.update(interactive=False)}
+
+    async def follow(self, viewer: str, language: str):
+        """Yield the run's FollowView once a second while it changes, until it is no longer active."""
+        seen_version, sent_controls, sent_runs = -1, None, None
+        while True:
+            state = self.job.snapshot()
+            if state.version != seen_version:
+                # The controls show the config that really trains (a resume may adopt the checkpoint's).
+                controls_key = (state.active, state.cfg.architecture() if state.cfg and state.active else None)
+                locks = self.control_updates(state) if controls_key != sent_controls else {}
+                runs = self.storage.runs()
+                picker = ({"sample__run_picker": gr.update(choices=self.run_choices(language, runs))}
+                          if runs != sent_runs else {})
+                yield FollowView.of(**self.job_view(state, viewer, language)._asdict(), **locks, **picker)
+                seen_version, sent_controls, sent_runs = state.version, controls_key, runs
+            if not state.active:
+                return
+            await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
+
+    def refusal_view(self, notice: str, viewer: str, language: str) -> FollowView:
+        """The job's view with a refusal message in place of the status; the controls stay as they are."""
+        return FollowView.of(**self.job_view(self.job.snapshot(), viewer, language, notice)._asdict())
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout and wiring
+
+
+def build(page: Page, app) -> None:
+    preset_values = PRESETS[DEFAULT_PRESET]
+    page.add("train.preset", gr.Dropdown([(label(f"preset_{key}"), key) for key in PRESETS], value=DEFAULT_PRESET,
+                                         label=label("preset"), info=label("preset_info"), elem_id="preset"))
+    page.add("train.summary", gr.Markdown(elem_id="config-summary"))
+    page.add("train.problems", gr.Markdown(elem_id="config-problems"))
+
+    def controls_of(group: str) -> None:
+        for setting in TRAIN_SETTINGS:
+            if setting.control.group == group:
+                page.add(f"train.{setting.name}", control_for(setting, preset_values.get(setting.name, ""),
+                                                              elem_id=setting.name))
+
+    with gr.Row():
+        for group in ("model", "optimisation", "evaluation"):
+            with gr.Column():
+                gr.Markdown(label(f"group_{group}"))
+                with gr.Group():
+                    controls_of(group)
+    gr.Markdown(label("group_device"))
+    with gr.Row():
+        controls_of("device")
+    controls_of("run")
+    with gr.Row():
+        page.add("train.train_button", gr.Button(label("train"), variant="primary", elem_id="train-button"))
+        page.add("train.stop_button", gr.Button(label("stop"), variant="stop", interactive=False, elem_id="stop-button"))
+        page.add("train.measure_button", gr.Button(label("measure"), elem_id="measure-button"))
+    with gr.Row():
+        page.add("train.resume_button", gr.Button(label("resume_checkpoint"), visible=False, elem_id="resume-button"))
+        page.add("train.fresh_button", gr.Button(label("start_fresh"), visible=False, elem_id="fresh-button"))
+    page.add("train.status", gr.Markdown(elem_id="train-status"))
+    page.add("train.progress", gr.HTML(elem_id="train-progress-box"))
+    gr.Markdown(label("plot"))
+    page.add("train.plot", gr.Plot(show_label=False, elem_id="loss-plot"))
+    page.add("train.latest_sample", gr.Textbox(label=label("latest_sample"), lines=10, max_lines=20, interactive=False,
+                                               elem_id="latest-sample"))
+    page.add("train.log", gr.Textbox(label=label("log"), lines=8, max_lines=8, interactive=False, autoscroll=True,
+                                     elem_id="train-log"))
+
+
+def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
+    controls = [page[f"train.{name}"] for name in CONTROL_FIELDS]
+    inputs = [*controls, page["data.vocab_size"]]
+    api_names = [*CONTROL_FIELDS, "vocab_size"]
+    follow_outputs = page.components_of(FollowView)
+    summary_outputs = page.components_of(SummaryView)
+
+    def values_of(args) -> dict:
+        return dict(zip(CONTROL_FIELDS, args))
+
+    def describe(*args, request: gr.Request = None):
+        return app.describe_config(values_of(args[:-1]), args[-1], language=language_of(request))
+
+    def describe_once_measured(*args, request: gr.Request = None):
+        """The summary again once this device's speed is measured (a few seconds after start-up)."""
+        app.calibrate_speed()
+        return describe(*args, request=request)
+
+    def measure(*args, request: gr.Request = None):
+        return app.measure_step_time(values_of(args[:-1]), args[-1], language=language_of(request))
+
+    def apply_preset(name):
+        chosen = PRESETS.get(name, PRESETS[DEFAULT_PRESET])
+        return [gr.update(value=chosen[field]) if field in chosen else gr.skip() for field in CONTROL_FIELDS]
+
+    async def start_train(*args, request: gr.Request = None):
+        *config_values, vocab, resume_mode, token = args
+        language = language_of(request)
+        refusal = app.start_training(values_of(config_values), vocab, resume_mode, token or "", language)
+        if refusal:
+            yield app.refusal_view(refusal, token or "", language)
+            return
+        async for frame in app.follow(token or "", language):
+            yield frame
+
+    async def follow(token, request: gr.Request = None):
+        async for frame in app.follow(token or "", language_of(request)):
+            yield frame
+
+    def stop(token, request: gr.Request = None):
+        return app.stop_training(token or "", language_of(request))
+
+    for component in inputs:
+        component.change(api(describe, api_names), inputs, summary_outputs, api_visibility="private",
+                         show_progress="hidden", queue=False)
+    page["train.preset"].change(apply_preset, page["train.preset"], controls, api_visibility="private", queue=False)
+    page["train.measure_button"].click(api(measure, api_names), inputs, summary_outputs, api_visibility="private",
+                                       concurrency_id="measure")
+    # The API's /train takes resume_mode as a parameter; the page's three buttons fix it.
+    resume_mode = gr.Dropdown(list(RESUME_MODES), value="ask", visible=False)
+    for button, mode in (("train_button", None), ("resume_button", "checkpoint_architecture"),
+                         ("fresh_button", "fresh")):
+        page[f"train.{button}"].click(api(start_train, [*api_names, "resume_mode", "owner"]),
+                                      [*inputs, resume_mode if mode is None else gr.State(mode), owner],
+                                      follow_outputs, concurrency_limit=None,
+                                      api_name="train" if mode is None else False, show_progress="hidden")
+    page["train.stop_button"].click(api(stop, ["owner"]), owner, page["train.status"], api_name="stop",
+                                    concurrency_limit=None)
+
+    def remember_owner(token):
+        return token or uuid.uuid4().hex
+
+    demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
+        api(follow, ["owner"]), owner, follow_outputs, concurrency_limit=None, api_visibility="private",
+        show_progress="hidden")
+    demo.load(api(describe, api_names), inputs, summary_outputs, api_visibility="private", queue=False).then(
+        api(describe_once_measured, api_names), inputs, summary_outputs, api_visibility="private",
+        show_progress="hidden")

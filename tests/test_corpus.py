@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gpt import corpus  # noqa: E402
-from gpt.corpus import CORPORA, build_corpus, corpus_names, corpus_text_path, generate_postings, write_corpus  # noqa: E402
+from gpt.corpus import CORPORA, build_corpus, corpus_names, corpus_text_path, generate_postings  # noqa: E402
 
 # programming languages and frameworks, as whole words ("Spring Dr" is a street, so Spring is left out)
 PROGRAMMING = re.compile(r"(?<![A-Za-z])(Python|Java|JavaScript|Kotlin|Swift|TypeScript|React|Django|Node\.js|C#|Go)(?![A-Za-z])")
@@ -192,28 +192,6 @@ def test_role_keys_are_unique():
         assert len(keys) == len(set(keys))
 
 
-# ---- write_corpus -------------------------------------------------------------------------------------
-
-def test_write_corpus_writes_blank_line_separated_utf8(tmp_path):
-    path = tmp_path / "nested" / "corpus.txt"
-    written = write_corpus(path, target_bytes=50_000, seed=3)
-    data = path.read_bytes()
-    assert written == len(data)
-    text = data.decode("utf-8")
-    postings = build_corpus(50_000, seed=3)
-    assert text == "\n\n".join(postings) + "\n"
-    assert text[:-1].split("\n\n") == postings
-    assert not (tmp_path / "nested" / "corpus.txt.tmp").exists()
-
-
-def test_write_corpus_replaces_existing_file_and_accepts_str_path(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("old contents")
-    written = write_corpus(str(path), target_bytes=5_000, language="en")
-    assert path.stat().st_size == written
-    assert path.read_text(encoding="utf-8").startswith(build_corpus(5_000, language="en")[0])
-
-
 # ---- the registry ---------------------------------------------------------------------------------------
 
 def test_registry_lists_korean_then_english_and_names_their_text_files(tmp_path):
@@ -245,14 +223,3 @@ def test_unknown_language_is_rejected_at_call_time(call):
 def test_bad_target_bytes_is_rejected(size):
     with pytest.raises(ValueError, match="target_bytes"):
         build_corpus(size)
-
-
-def test_write_corpus_leaves_nothing_behind_on_bad_arguments(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("keep me")
-    with pytest.raises(ValueError, match="language"):
-        write_corpus(path, 1000, language="de")
-    with pytest.raises(ValueError, match="target_bytes"):
-        write_corpus(path, 0)
-    assert path.read_text() == "keep me"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from gpt.controls import Setting
+from gpt import Setting
 from gpt.locales import has_text
 
 from .i18n import label

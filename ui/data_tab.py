@@ -7,13 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from gpt.config import Config
-from gpt.controls import settings
-from gpt.corpus import corpus_names, corpus_text_path
-from gpt.data import DataError, max_upload_bytes, prepare_builtin, prepare_files, read_meta
+from gpt import (Config, corpus_names, corpus_text_path, DataError, load_tokenizer, max_upload_bytes,
+                 prepare_builtin, prepare_files, read_meta, settings, token_pieces, TokenizerError)
 from gpt.locales import has_text
-from gpt.text import token_pieces
-from gpt.tokenizer import TokenizerError, load_tokenizer
 
 from .controls import control_for
 from .i18n import label, language_of, message, say

@@ -14,11 +14,9 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 
-from gpt.checkpoint import ArchitectureMismatch, TokenizerMismatch
-from gpt.config import Config, ConfigError
-from gpt.data import Progress
+from gpt import (Advice, ArchitectureMismatch, CheckpointSaved, Config, ConfigError, Evaluated, Finished, Progress,
+                 Sampled, Started, StepDone, TokenizerMismatch, train, USER_ERRORS)
 from gpt.locales import Text
-from gpt.train import USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
 
 MAX_LOG_LINES = 300
 

@@ -16,14 +16,8 @@ from typing import NamedTuple
 
 import gradio as gr
 
-from gpt.checkpoint import CheckpointError
-from gpt.config import ARCHITECTURE_FIELDS, ConfigError
-from gpt.controls import settings
-from gpt.device import INFERENCE_PRECISIONS
-from gpt.inference import LoadedModel
-from gpt.run_name import run_name_problem
-from gpt.sampling import SamplingOptions
-from gpt.tokenizer import TokenizerError
+from gpt import (ARCHITECTURE_FIELDS, CheckpointError, ConfigError, INFERENCE_PRECISIONS, LoadedModel,
+                 run_name_problem, SamplingOptions, settings, TokenizerError)
 
 from .controls import control_for
 from .i18n import label, label_text, language_of, message, say

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from gpt.config import PRESETS, Config
-from gpt.model import training_flops_per_token
-from gpt.train import time_training_step
+from gpt import Config, PRESETS, time_training_step, training_flops_per_token
 
 CALIBRATION_PRESET = "cpu_quick"
 

@@ -6,8 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt.config import Config
-from gpt.run import Run, list_runs
+from gpt import Config, list_runs, Run
 
 
 @dataclass

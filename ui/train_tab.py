@@ -13,14 +13,9 @@ import uuid
 
 import gradio as gr
 
-from gpt.config import PRESETS as PRESETS_BY_NAME
-from gpt.config import Config, ConfigError
-from gpt.controls import settings
-from gpt.device import choose_dtype, pick_device
+from gpt import (choose_dtype, Config, ConfigError, count_parameters, estimate_training_memory, memory_problems,
+                 pick_device, PRESETS as PRESETS_BY_NAME, settings, time_training_step)
 from gpt.locales import explain, text
-from gpt.model import count_parameters, estimate_training_memory
-from gpt.run import memory_problems
-from gpt.train import time_training_step
 
 from .controls import control_for
 from .i18n import duration, label, language_of, message, say

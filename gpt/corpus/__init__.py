@@ -18,7 +18,7 @@ it, with its rules in `<name>_fields.py`. Korean comes first (the tutorial's lan
 English, then any others by name: Japanese postings would be ja.py and ja_fields.py, nothing else.
 Everything random goes through a local random.Random(seed), never the global one.
 
-Public: CORPORA, corpus_names, corpus_text_path, build_corpus, generate_postings, write_corpus.
+Public: CORPORA, corpus_names, corpus_text_path, build_corpus, generate_postings.
 """
 
 from __future__ import annotations
@@ -114,25 +114,3 @@ def build_corpus(target_bytes: int, seed: int = 1337, language: str = "ko") -> l
         if size >= target_bytes:
             break
     return postings
-
-
-def write_corpus(path: str | os.PathLike, target_bytes: int, seed: int = 1337, language: str = "ko") -> int:
-    """Write postings separated by one blank line ("\\n\\n") as UTF-8; return bytes written.
-
-    The file ends with a single newline. Atomic: writes path + ".tmp", then os.replace.
-    """
-    data = ("\n\n".join(build_corpus(target_bytes, seed, language)) + "\n").encode("utf-8")
-    path = os.fspath(path)
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return len(data)

@@ -115,12 +115,15 @@ class SampleTab:
                        **{name: cfg[name] for name in ARCHITECTURE_FIELDS}), path
 
     def sample(self, prompt: str, temperature: float, top_k: int, top_p: float, max_new_tokens: int, seed: int,
-               language: str, run_name: str | None = "", precision: str | None = "auto"):
-        """Yield SampleView(text so far, note) as tokens arrive, from the run's checkpoint ("": the default run)."""
+               language: str, run_name: str | None = "", precision: str | None = "auto", **more_options):
+        """Yield SampleView(text so far, note) as tokens arrive, from the run's checkpoint ("": the default run).
+
+        `more_options` are SamplingOptions fields beyond the ones named here: the page passes every field by name.
+        """
         run_name = "" if run_name is None else run_name
         precision = precision or "auto"
         options = sampling_options(temperature=temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens,
-                                   seed=seed)
+                                   seed=seed, **more_options)
         problems = [say(text, language) for _, text in options.problems()]
         if problem := run_name_problem(run_name, self.storage.config().out_dir):
             problems.insert(0, say(problem, language))
@@ -207,7 +210,8 @@ def build(page: Page, app) -> None:
 def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     def sample(prompt_text, *values, request: gr.Request = None):
         *options, run_name, precision = values
-        yield from app.sample(prompt_text, *options, language_of(request), run_name, precision)
+        yield from app.sample(prompt_text, language=language_of(request), run_name=run_name, precision=precision,
+                              **dict(zip(SAMPLING_FIELDS, options)))
 
     def refresh_sample_tab(run_name, request: gr.Request = None):
         return app.sample_tab_view(run_name, language_of(request))

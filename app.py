@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import signal  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -47,17 +48,45 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
     return demo
 
 
-def create_app(storage: Storage | None = None) -> tuple[TrainerApp, gr.Blocks]:
-    app = TrainerApp(storage or Storage.for_this_machine(APP_DIR))
-    # Measure this device once in the background, for the step-time estimates.
-    threading.Thread(target=app.calibrate_speed, name="calibrate", daemon=True).start()
+def create_app(storage: Storage | None = None, calibrate: bool = True,
+               train_on_caller_thread: bool = False) -> tuple[TrainerApp, gr.Blocks]:
+    app = TrainerApp(storage or Storage.for_this_machine(APP_DIR), train_on_caller_thread)
+    if calibrate:  # measure this device once in the background, for the step-time estimates
+        threading.Thread(target=app.calibrate_speed, name="calibrate", daemon=True).start()
     return app, build_ui(app)
 
 
+# Gradio's queue looks for new events every 1 ms and for progress every 10 ms; each look takes
+# Python's lock from the training thread, and an idle server cost a CPU-preset run 10-15% of
+# its speed. 50 and 100 ms (Gradio's own values on Windows) add at most 50 ms before an event starts.
+QUEUE_POLL_SECONDS, PROGRESS_POLL_SECONDS = 0.05, 0.1
+
+
 def launch(demo: gr.Blocks, **options):
-    return demo.queue(default_concurrency_limit=1).launch(i18n=i18n, max_file_size=max_upload_bytes(), **options)
+    demo.queue(default_concurrency_limit=1)
+    demo._queue.sleep_when_free = QUEUE_POLL_SECONDS
+    demo._queue.progress_update_sleep_when_free = PROGRESS_POLL_SECONDS
+    return demo.launch(i18n=i18n, max_file_size=max_upload_bytes(), **options)
+
+
+def serve(storage: Storage | None = None, **options) -> None:
+    """The page from the server's threads, training (and the speed measurement) on this one: see TrainingJob."""
+    app, demo = create_app(storage, calibrate=False, train_on_caller_thread=True)
+    launch(demo, prevent_thread_lock=True, **options)
+
+    def interrupted(signum, frame):
+        if app.job._closing.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: quit at once
+        print("\nstopping: the run in progress saves a checkpoint first (Ctrl-C again to quit at once)", flush=True)
+        app.job.close()
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        app.job.work_here(before=app.calibrate_speed)
+    finally:
+        demo.close()
 
 
 if __name__ == "__main__":
-    _, demo = create_app()
-    launch(demo, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    serve(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

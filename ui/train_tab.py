@@ -9,6 +9,8 @@ parameter and its lock-while-training by itself.
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 import uuid
 
 import gradio as gr
@@ -34,6 +36,7 @@ PRESETS = {key: {name: getattr(Config(**changes), name) for name in SETTING_FIEL
 DEFAULT_PRESET = "cpu_quick"
 RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")
 FOLLOW_INTERVAL_SECONDS = 1.0
+PLOT_SECONDS = 3.0  # the loss plot is redrawn at most this often while a run goes on
 
 JobView = view("JobView", ["train.status", "train.progress", "train.plot", "train.latest_sample", "train.log",
                            "train.train_button", "train.stop_button", "train.resume_button", "train.fresh_button"])
@@ -42,6 +45,8 @@ JobView = view("JobView", ["train.status", "train.progress", "train.plot", "trai
 FollowView = view("FollowView", [*JobView.names, *(f"train.{name}" for name in CONTROL_FIELDS), "train.preset",
                                  "data.vocab_size", "sample.run_picker"])
 SummaryView = view("SummaryView", ["train.summary", "train.problems"])
+UNCHANGED_IS_SKIPPED = ("train__latest_sample", "train__log", "train__train_button", "train__stop_button",
+                        "train__resume_button", "train__fresh_button")
 
 
 def human_count(number: int) -> str:
@@ -206,8 +211,14 @@ class TrainTab:
         return {**locks, "train__preset": gr.update(interactive=False), "data__vocab_size": gr.update(interactive=False)}
 
     async def follow(self, viewer: str, language: str):
-        """Yield the run's FollowView once a second while it changes, until it is no longer active."""
-        seen_version, sent_controls, sent_runs = -1, None, None
+        """Yield the run's FollowView once a second while it changes, until it is no longer active.
+
+        What did not change is not sent again (gr.skip()), and the plot at most every PLOT_SECONDS
+        while the run goes on: every update costs the server, and the browser that redraws it, CPU
+        time that training (often on the same two cores) would otherwise have.
+        """
+        seen_version, sent_controls, sent_runs, sent = -1, None, None, {}
+        plot_key, plot_sent_at = None, -math.inf
         while True:
             state = self.job.snapshot()
             if state.version != seen_version:
@@ -217,7 +228,19 @@ class TrainTab:
                 runs = self.storage.runs()
                 picker = ({"sample__run_picker": gr.update(choices=self.run_choices(language, runs))}
                           if runs != sent_runs else {})
-                yield FollowView.of(**self.job_view(state, viewer, language)._asdict(), **locks, **picker)
+                frame = self.job_view(state, viewer, language)._asdict()
+                for name in UNCHANGED_IS_SKIPPED:
+                    if name in sent and sent[name] == frame[name]:
+                        del frame[name]
+                    else:
+                        sent[name] = frame[name]
+                now = time.monotonic()
+                new_points = (len(state.train_losses), len(state.evaluations), state.max_steps)
+                if new_points == plot_key or (state.active and now - plot_sent_at < PLOT_SECONDS):
+                    del frame["train__plot"]
+                else:
+                    plot_key, plot_sent_at = new_points, now
+                yield FollowView.of(**frame, **locks, **picker)
                 seen_version, sent_controls, sent_runs = state.version, controls_key, runs
             if not state.active:
                 return

@@ -16,8 +16,8 @@ from .train_tab import TrainTab
 
 
 class TrainerApp(TrainTab, DataTab, SampleTab):
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, train_on_caller_thread: bool = False):
         SampleTab.__init__(self)
         self.storage = storage
-        self.job = TrainingJob()
+        self.job = TrainingJob(on_caller_thread=train_on_caller_thread)
         self.speed = StepTimeModel()

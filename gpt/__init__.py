@@ -22,8 +22,8 @@ from .run_setup import USER_ERRORS
 from .sampling import SamplingOptions
 from .text import Piece, token_pieces
 from .tokenizer import TokenizerError, load_tokenizer
-from .train import (Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, time_training_step,
-                    train)
+# `train` (the loop) is imported from gpt.train by name: bound here it would hide the module gpt.train.
+from .train import Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, time_training_step
 
 __all__ = [
     # settings
@@ -36,7 +36,7 @@ __all__ = [
     "training_flops_per_token",
     # runs and training
     "Run", "list_runs", "memory_problems", "run_name_problem", "USER_ERRORS", "ArchitectureMismatch",
-    "CheckpointError", "TokenizerMismatch", "time_training_step", "train",
+    "CheckpointError", "TokenizerMismatch", "time_training_step",
     "Advice", "CheckpointSaved", "Evaluated", "Finished", "Sampled", "Started", "StepDone",
     # sampling
     "LoadedModel", "load_model",

@@ -27,7 +27,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpt import PRESETS, Config, StepDone, prepare_builtin, train  # noqa: E402
+from gpt import PRESETS, Config, StepDone, prepare_builtin  # noqa: E402
+from gpt.train import train  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

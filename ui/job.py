@@ -16,8 +16,9 @@ import traceback
 from dataclasses import dataclass, field, replace
 
 from gpt import (Advice, ArchitectureMismatch, CheckpointSaved, Config, ConfigError, Evaluated, Finished, Progress,
-                 Sampled, Started, StepDone, TokenizerMismatch, train, USER_ERRORS)
+                 Sampled, Started, StepDone, TokenizerMismatch, USER_ERRORS)
 from gpt.locales import Text
+from gpt.train import train
 
 MAX_LOG_LINES = 300
 

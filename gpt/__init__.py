@@ -7,6 +7,8 @@ This module is the surface the app (`ui/`) and notebooks use; the CLI programs l
 `gpt.device` is imported first: on a Mac it must set PYTORCH_ENABLE_MPS_FALLBACK before torch loads.
 """
 
+__version__ = "0.3.0"
+
 from . import device  # noqa: F401  (must come before anything that imports torch)
 from .checkpoint import ArchitectureMismatch, CheckpointError, TokenizerMismatch
 from .config import ARCHITECTURE_FIELDS, PRESETS, Config, ConfigError

@@ -78,6 +78,8 @@ class Config:
     dtype: str = setting("auto", "device", choices=_dtypes, custom_values=True)
     # Where results go: empty is the default run, checkpoints directly in out_dir; else out_dir/run_name.
     run_name: str = setting("", "run", in_presets=False)
+    # A TensorBoard log in the run's folder (gpt.tensorboard_log): tensorboard --logdir checkpoints.
+    tensorboard: bool = setting(True, "run", in_presets=False)
     # The tokenizer's size, used when data is prepared (a prepared tokenizer tells its own).
     vocab_size: int = setting(24000, "data", low=MIN_VOCAB_SIZE, high=MAX_VOCAB_SIZE, step=1)
 

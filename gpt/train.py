@@ -22,7 +22,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import torch
 
@@ -38,7 +38,9 @@ from .locales import Text
 from .model import GPT
 from .run import MEMORY_TIPS, Run
 from .run_setup import USER_ERRORS, Setup, set_up
+from .reproducibility import reproducibility_card
 from .schedules import learning_rate
+from .tensorboard_log import TensorBoardLog, log_folder
 from .text import TextStream
 from .tokenizer import end_of_text_id
 
@@ -78,6 +80,7 @@ class StepDone:
     lr: float
     tokens_per_second: float
     elapsed: float  # seconds of training in this session
+    grad_norm: float | None = None  # of all gradients before clipping (None where the step's was not finite)
 
 
 @dataclass
@@ -141,9 +144,14 @@ def estimate_loss(model: GPT, splits: dict, cfg: Config, device: torch.device, d
     return losses
 
 
+class StepOutcome(NamedTuple):
+    loss: torch.Tensor  # the mean over the micro-batches
+    grad_norm: torch.Tensor  # of all gradients, before clipping
+
+
 def train_step(model, optimizer, scaler, batches: list, grad_clip: float, device: torch.device,
-               dtype: torch.dtype) -> torch.Tensor:
-    """One optimisation step over one or more micro-batches; returns the mean loss without a device sync."""
+               dtype: torch.dtype) -> StepOutcome:
+    """One optimisation step over one or more micro-batches; returns its loss and gradient norm without a device sync."""
     total = torch.zeros((), device=device)
     for index, (x, y) in enumerate(batches):
         # DDP averages gradients across processes during backward; the last micro-batch is enough.
@@ -153,13 +161,13 @@ def train_step(model, optimizer, scaler, batches: list, grad_clip: float, device
                 _, loss = model(x, y, only_loss=True)
             scaler.scale(loss / len(batches)).backward()
         total += loss.detach()
-    if grad_clip > 0:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.unscale_(optimizer)
+    # Without clipping the norm is still measured (for the logs): scaling by 1 costs little.
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    return total / len(batches)
+    return StepOutcome(total / len(batches), grad_norm)
 
 
 def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None = None,
@@ -174,7 +182,7 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
     timings = []
     for _ in range(steps + 1):
         started = time.perf_counter()
-        train_step(model, optimizer, scaler, [(x, x)], cfg.grad_clip, device, dtype).item()
+        train_step(model, optimizer, scaler, [(x, x)], cfg.grad_clip, device, dtype).loss.item()
         timings.append(time.perf_counter() - started)
     return sorted(timings[1:])[len(timings[1:]) // 2]
 
@@ -215,17 +223,18 @@ def failure(error: BaseException, phase: str, step: int, run: Run, device: torch
                                                     tips=MEMORY_TIPS), None)
     traceback.print_exception(error)
     suggestion = "compile off" if compiled else "precision float32" if dtype_name != "float32" else "a smaller config"
-    detail = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
+    detail = _first_line(error)
     return Finished(step, "failed", Text("train.failed", phase=Text(f"train.phase.{phase}"), step=step,
                                          dtype=dtype_name, device=device.type, kept=kept, suggestion=suggestion),
                     None, detail)
 
 
-def _save(setup: Setup) -> None:
+def _save(setup: Setup, card: dict) -> None:
     last = setup.history[-1] if setup.history else {}
     save_checkpoint(setup.run.checkpoint, model=model_state(setup.model), optim=setup.optimizer.state_dict(),
                     step=setup.step, cfg=setup.cfg.to_dict(), tokenizer=setup.tokenizer_id, history=setup.history,
-                    val_loss=last.get("val_loss"), val_bpb=last.get("val_bpb"), best_val_loss=setup.best_val_loss)
+                    val_loss=last.get("val_loss"), val_bpb=last.get("val_bpb"), best_val_loss=setup.best_val_loss,
+                    reproducibility=card)
 
 
 def _copy_atomically(source: Path, target: Path) -> None:
@@ -246,8 +255,33 @@ def train(
 ) -> Iterator:
     """Prepare data if needed, resume or start, and train to cfg.max_steps, yielding events.
 
-    Under torchrun every process runs this; rank 0 alone prepares data, samples and saves.
+    Under torchrun every process runs this; rank 0 alone prepares data, samples, saves and logs
+    (TensorBoard, when cfg.tensorboard is on).
     """
+    log = None
+    events = _train(cfg, stop, fresh, keep_checkpoint_architecture)
+    try:
+        for event in events:
+            if isinstance(event, Started) and event.cfg.tensorboard:
+                try:
+                    log = TensorBoardLog(event)
+                except Exception as error:  # noqa: BLE001 (a log that cannot be written must not stop training)
+                    yield Advice(event.step, "log_failed", Text("train.log_failed", folder=str(
+                        log_folder(Path(event.checkpoint).parent)), reason=_first_line(error)))
+            if log is not None:
+                log.record(event)
+            yield event
+    finally:
+        events.close()
+        if log is not None:
+            log.close()
+
+
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
+
+
+def _train(cfg: Config, stop: threading.Event | None, fresh: bool, keep_checkpoint_architecture: bool) -> Iterator:
     cfg.validate()
     stop = stop or threading.Event()
     world = join_world()
@@ -257,6 +291,8 @@ def train(
     setup = yield from set_up(cfg, world, fresh, keep_checkpoint_architecture)
     cfg, run, device, dtype = setup.cfg, setup.run, setup.device, setup.dtype.dtype
     checkpoint = str(run.checkpoint)
+    card = (reproducibility_card(cfg, device, setup.dtype.name, setup.compiled, setup.tokenizer_id["fingerprint"],
+                                 setup.step if setup.resumed else None) if world.is_main else {})
     # A resumed run draws other batches than the first part did, but the same ones every time,
     # and every process the same ones (each then keeps its own share).
     torch.manual_seed(cfg.seed + setup.step)
@@ -280,7 +316,7 @@ def train(
 
     def save() -> None:
         if world.is_main:
-            _save(setup)
+            _save(setup, card)
 
     health = HealthMonitor(cfg.lr)
     for past in setup.history:  # a resumed run remembers its curve
@@ -304,14 +340,15 @@ def train(
             lr = learning_rate(cfg, setup.step)
             for group in setup.optimizer.param_groups:
                 group["lr"] = lr
-            loss = train_step(setup.runnable, setup.optimizer, setup.scaler, batches, cfg.grad_clip, device, dtype)
+            outcome = train_step(setup.runnable, setup.optimizer, setup.scaler, batches, cfg.grad_clip, device, dtype)
             # Draw the next batches while the device still works on this step (asynchronous on GPU).
             batches = next_batches()
             setup.step += 1
             step = setup.step
 
             if step % cfg.log_interval == 0 or step == cfg.max_steps:
-                loss_value = world.mean(loss).item()  # the only host-device sync of a training step
+                # The only host-device sync of a training step.
+                loss_value, grad_norm = torch.stack([world.mean(outcome.loss), outcome.grad_norm.float()]).tolist()
                 now = time.perf_counter()
                 if has_diverged(loss_value, cfg.vocab_size):
                     kept = Text("train.last_good_kept", checkpoint=checkpoint) if run.has_checkpoint() else ""
@@ -320,7 +357,7 @@ def train(
                                                           tip=DIVERGED_TIP, kept=kept), None)
                     return
                 yield StepDone(step, loss_value, lr, (step - last_log_step) * cfg.tokens_per_step / (now - last_log_time),
-                               now - started)
+                               now - started, grad_norm if math.isfinite(grad_norm) else None)
                 last_log_step, last_log_time = step, now
 
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:

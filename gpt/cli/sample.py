@@ -1,6 +1,7 @@
 """Sample from the latest checkpoint: `python scripts/sample.py --prompt "[채용공고]"` (or `gpt-sample`).
 
 `--run_name NAME` samples the named run (checkpoints/NAME/ckpt.pt), `--checkpoint FILE` any file.
+`--info` prints the checkpoint's reproducibility card and the command that trains it again, and exits.
 Streams the text as it is generated. Temperature 0 is greedy (always the most likely token).
 """
 
@@ -9,13 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..checkpoint import load_checkpoint
 from ..config import Config, ConfigError
 from ..device import INFERENCE_PRECISIONS, pick_device
 from ..inference import load_model
+from ..locales import Text
+from ..reproducibility import describe, retrain_command
 from ..run import Run
 from ..run_setup import USER_ERRORS
 from ..sampling import SamplingOptions
-from . import add_flags, fail, say, settings_from_args
+from . import add_flags, fail, said, say, settings_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run_name", default="",
                         help="the run to sample: checkpoints/RUN_NAME/ckpt.pt (default: checkpoints/ckpt.pt)")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint file to sample instead of the run's")
+    parser.add_argument("--info", action="store_true",
+                        help="print how the checkpoint was trained and the command that retrains it, then exit")
     parser.add_argument("--tok_path", default=None, help="default: the tokenizer the checkpoint was trained with")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=("auto", *INFERENCE_PRECISIONS), default="auto",
@@ -36,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         fail(ConfigError(problems))
     try:
         checkpoint = args.checkpoint or str(Run.of(Config(run_name=args.run_name)).checkpoint)
+        if args.info:
+            print_card(load_checkpoint(checkpoint))
+            return 0
         loaded = load_model(checkpoint, args.tok_path, pick_device(args.device),
                             None if args.precision == "auto" else args.precision)
     except USER_ERRORS as error:  # a run name that is not a folder name, a checkpoint that cannot be used
@@ -49,3 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         print(piece, end="", flush=True)
     print()
     return 0
+
+
+def print_card(checkpoint: dict) -> None:
+    print(say("cli.checkpoint_summary", step=checkpoint["step"], val_loss=checkpoint.get("val_loss") or float("nan"),
+              val_bpb=checkpoint.get("val_bpb") or float("nan")))
+    card = checkpoint.get("reproducibility")
+    if not card:
+        print(said(Text("repro.none")))
+        return
+    for line in describe(card):
+        print(said(line))
+    print(said(Text("repro.retrain")))
+    print("  " + retrain_command(card))

@@ -3,6 +3,12 @@
 NAME = "English"
 
 TEXTS = {
+    # Export to Hugging Face (gpt.export, gpt.cli.export).
+    "export.not_a_folder": "cannot export to {path}: it is a file, not a folder; choose a new folder",
+    "export.folder_not_empty": ("cannot export to {path}: the folder holds other files ({listed}) and no earlier "
+                                "export; choose a new or empty folder (nothing was written)"),
+    "export.wrote": "exported step {step:,} of {checkpoint} to {folder} (Hugging Face transformers, GPT-2 layout)",
+    "export.load_with": "load it with transformers:",
     # Bad settings (gpt.config, gpt.sampling).
     "config.positive_whole_number": "{name} must be a positive whole number, got {value}",
     "config.warmup_negative": "warmup_steps cannot be negative, got {value}",
@@ -116,6 +122,9 @@ TEXTS = {
     'field.run_name.info': ("Empty: the default run (checkpoints/ckpt.pt). A name keeps the run's "
                             'checkpoints apart in checkpoints/<name>/ and resumes from there; letters,'
                             " digits, '-', '_', '.' and spaces."),
+    'field.tensorboard': 'TensorBoard log',
+    'field.tensorboard.info': ('Write losses, learning rate, grad norm, tokens/s and samples to the run\'s '
+                               'tensorboard/ folder; view them with: tensorboard --logdir checkpoints'),
     'label.train': 'Train',
     'label.stop': 'Stop',
     'label.measure': 'Measure step time',
@@ -288,6 +297,7 @@ TEXTS = {
     "cli.finished": "{message}; checkpoint: {checkpoint}",
     "cli.stopping": "{signal}: stopping after this step and saving a checkpoint (press Ctrl-C again to quit at once)",
     "cli.interrupted": "interrupted; the last checkpoint saved is kept",
+    "cli.checkpoint_summary": "checkpoint at step {step:,}: val loss {val_loss:.4f}, {val_bpb:.4f} bits per byte",
     "cli.sampling_from": "# step {step:,} of {checkpoint}",
     "cli.long_prompt": "# the prompt is longer than block_size ({block_size} tokens): the model sees its last {block_size}",
     "cli.prepared": ("{source}: {megabytes:,.1f} MB of text -> {train_tokens:,} train and {val_tokens:,} val tokens, "
@@ -320,4 +330,17 @@ TEXTS = {
     "plot.val": "val loss",
     "plot.step": "step",
     "plot.loss": "loss (nats/token)",
+    # The reproducibility card (gpt.reproducibility) and the TensorBoard log (gpt.tensorboard_log).
+    "repro.versions": "small-gpt-trainer {package} ({source}), torch {torch}, Python {python}",
+    "repro.git": "git commit {commit}{changed}",
+    "repro.git_changed": " with uncommitted changes",
+    "repro.no_git": "not a git clone",
+    "repro.device": "trained on {device} ({name}) in {dtype}; CPU features: {features}",
+    "repro.seed": "seed {seed}",
+    "repro.data": "data fingerprints: train.bin {train}, val.bin {val}, tokenizer {tokenizer}",
+    "repro.resumed": "the last session resumed at step {step:,}: a run trained in one go may differ slightly "
+                     "(other batches after a resume)",
+    "repro.retrain": "to train this run again from scratch (the current checkpoint is archived, not lost):",
+    "repro.none": "this checkpoint has no reproducibility card (saved by an older version)",
+    "train.log_failed": "the TensorBoard log in {folder} cannot be written ({reason}); training goes on without it",
 }

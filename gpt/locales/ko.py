@@ -3,6 +3,12 @@
 NAME = "한국어"
 
 TEXTS = {
+    # Export to Hugging Face (gpt.export, gpt.cli.export).
+    "export.not_a_folder": "{path}(으)로 내보낼 수 없습니다: 폴더가 아니라 파일입니다. 새 폴더를 고르세요",
+    "export.folder_not_empty": ("{path}(으)로 내보낼 수 없습니다: 폴더에 다른 파일이 있고({listed}) 이전에 내보낸 "
+                                "모델이 아닙니다. 새 폴더나 빈 폴더를 고르세요 (아무것도 쓰지 않았습니다)"),
+    "export.wrote": "{checkpoint}의 {step:,} 스텝을 {folder}(으)로 내보냈습니다 (Hugging Face transformers, GPT-2 형식)",
+    "export.load_with": "transformers로 불러오기:",
     "config.positive_whole_number": "{name}은(는) 양의 정수여야 합니다 (입력값: {value})",
     "config.warmup_negative": "warmup_steps는 음수일 수 없습니다 (입력값: {value})",
     "config.n_embd_divisible": "n_embd({n_embd})는 n_head({n_head})로 나누어 떨어져야 합니다: 헤드 하나가 n_embd / n_head "
@@ -109,6 +115,9 @@ TEXTS = {
     'field.run_name': '실행 이름',
     'field.run_name.info': ('비워 두면 기본 실행 (checkpoints/ckpt.pt)입니다. 이름을 정하면 체크포인트를 checkpoints/<이름>/에 '
                             "따로 저장하고 거기서 이어서 학습합니다. 글자, 숫자, '-', '_', '.', 공백을 쓸 수 있습니다."),
+    'field.tensorboard': 'TensorBoard 로그',
+    'field.tensorboard.info': ('손실, 학습률, 기울기 노름, 초당 토큰 수, 샘플을 실행 폴더의 tensorboard/에 기록합니다. '
+                               '보기: tensorboard --logdir checkpoints'),
     'label.train': '학습 시작',
     'label.stop': '중지',
     'label.measure': '스텝 시간 측정',
@@ -270,6 +279,7 @@ TEXTS = {
     "cli.finished": "{message}. 체크포인트: {checkpoint}",
     "cli.stopping": "{signal}: 이 스텝이 끝나면 멈추고 체크포인트를 저장합니다 (바로 끝내려면 Ctrl-C를 한 번 더)",
     "cli.interrupted": "중단되었습니다. 마지막으로 저장한 체크포인트는 보관됩니다",
+    "cli.checkpoint_summary": "{step:,} 스텝의 체크포인트: 검증 손실 {val_loss:.4f}, 바이트당 {val_bpb:.4f} 비트",
     "cli.sampling_from": "# {checkpoint}의 {step:,} 스텝",
     "cli.long_prompt": "# 프롬프트가 block_size({block_size} 토큰)보다 깁니다: 모델은 마지막 {block_size} 토큰만 봅니다",
     "cli.prepared": ("{source}: 텍스트 {megabytes:,.1f} MB -> 학습 토큰 {train_tokens:,}개, 검증 토큰 {val_tokens:,}개, "
@@ -298,4 +308,17 @@ TEXTS = {
     "plot.val": "검증 손실",
     "plot.step": "스텝",
     "plot.loss": "손실 (nats/토큰)",
+    # 재현 카드 (gpt.reproducibility)와 TensorBoard 로그 (gpt.tensorboard_log).
+    "repro.versions": "small-gpt-trainer {package} ({source}), torch {torch}, Python {python}",
+    "repro.git": "git 커밋 {commit}{changed}",
+    "repro.git_changed": " (커밋되지 않은 변경 있음)",
+    "repro.no_git": "git 저장소가 아님",
+    "repro.device": "{device} ({name})에서 {dtype}로 학습; CPU 기능: {features}",
+    "repro.seed": "시드 {seed}",
+    "repro.data": "데이터 지문: train.bin {train}, val.bin {val}, 토크나이저 {tokenizer}",
+    "repro.resumed": "마지막 세션은 {step:,} 스텝에서 이어서 학습했습니다. 한 번에 학습한 실행과는 조금 다를 수 있습니다 "
+                     "(이어서 학습하면 다른 배치를 씁니다)",
+    "repro.retrain": "이 실행을 처음부터 다시 학습하는 명령 (지금 체크포인트는 지워지지 않고 보관됩니다):",
+    "repro.none": "이 체크포인트에는 재현 카드가 없습니다 (이전 버전에서 저장됨)",
+    "train.log_failed": "{folder}에 TensorBoard 로그를 쓸 수 없습니다 ({reason}). 로그 없이 학습을 계속합니다",
 }

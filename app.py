@@ -41,7 +41,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
             gr.Markdown(label("temporary_storage"), elem_id="temporary-storage")
         with gr.Tabs():
             for tab, title, tab_id in TABS:
-                with gr.Tab(label(title), id=tab_id):
+                with page.add(f"tab.{tab_id}", gr.Tab(label(title), id=tab_id)):
                     tab.build(page, app)
         for tab, _, _ in TABS:
             tab.wire(page, app, owner, demo)

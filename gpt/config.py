@@ -70,6 +70,8 @@ class Config:
     eval_interval: int = setting(500, "evaluation", low=1, high=5000, step=1)
     eval_iters: int = setting(100, "evaluation", low=1, high=500, step=1)
     sample_every_eval: bool = setting(True, "evaluation")
+    # The same prompt and seed at every evaluation (kept in the run's history); empty: a new document.
+    sample_prompt: str = setting("", "evaluation")
     sample_max_new_tokens: int = setting(250, "evaluation", low=1, high=1000, step=1)
     temperature: float = setting(0.9, "evaluation", low=0.0, high=2.0, step=0.05)
     top_k: int = setting(50, "evaluation", low=0, high=1000, step=1)

@@ -93,6 +93,7 @@ def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike |
     model = for_inference(model.to(device), precision)
     info = {key: checkpoint.get(key) for key in ("step", "val_loss", "val_bpb", "saved_at")}
     info["cfg"] = checkpoint["cfg"]
+    info["reproducibility"] = checkpoint.get("reproducibility")  # None in checkpoints of older versions
     info["precision"] = precision
     info["path"] = str(checkpoint_file)
     return LoadedModel(model, tokenizer, info)

@@ -9,6 +9,8 @@ from .locales import Text
 
 MAX_LENGTH = 64
 # Names Windows keeps for devices, with or without an extension: a folder cannot be called so there.
+# The default run's TensorBoard log (and its archived ones) sit in out_dir under this name (gpt.tensorboard_log).
+LOG_FOLDER = "tensorboard"
 WINDOWS_DEVICE_NAMES = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)),
                         *(f"lpt{n}" for n in range(1, 10))}
 
@@ -42,6 +44,8 @@ def run_name_problem(name: object, out_dir: str = "checkpoints") -> Text | None:
         wrong = Text("run_name.ends_with_pt")
     elif name.split(".")[0].lower() in WINDOWS_DEVICE_NAMES:
         wrong = Text("run_name.windows_device")
+    elif name.lower() == LOG_FOLDER or name.lower().startswith(LOG_FOLDER + "-"):
+        wrong = Text("run_name.log_folder", name=LOG_FOLDER)
     else:
         # Defence in depth: whatever the rules above missed, the folder must stay inside out_dir.
         base = Path(out_dir).resolve()

@@ -22,7 +22,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-FOLDER_NAME = "tensorboard"
+from .run_name import LOG_FOLDER as FOLDER_NAME  # no run may be called so
 # The tensors the hparams plugin links to the config (tags of scalars logged below).
 HPARAM_METRICS = ("eval/val_loss", "eval/val_bpb")
 

@@ -322,14 +322,59 @@ def _train(cfg: Config, stop: threading.Event | None, fresh: bool, keep_checkpoi
     for past in setup.history:  # a resumed run remembers its curve
         health.check(past["step"], past["train_loss"], past["val_loss"], "")
 
-    setup.model.train()
-    started = last_log_time = time.perf_counter()
-    last_log_step = setup.step
-    batches = next_batches()
+    session_started = time.perf_counter()
+    earlier_seconds = setup.history[-1].get("elapsed", 0.0) if setup.history else 0.0
+    phase = "step"
+
+    def evaluate(step: int) -> Iterator:
+        """Losses, the run's sample at this step, its history entry and (after step 0) a checkpoint.
+
+        Returns True when the run diverged (its Finished event is yielded here).
+        """
+        nonlocal phase
+        phase = "evaluation"
+        eval_started = time.perf_counter()
+        losses = estimate_loss(setup.model, {"train": setup.train_tokens, "val": setup.val_tokens}, cfg,
+                               device, dtype, world)
+        val_bpb = bits_per_byte(losses["val"], setup.data_info)
+        yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
+        if has_diverged(losses["val"], cfg.vocab_size):
+            yield Finished(step, "diverged", Text("train.val_diverged", loss=losses["val"], step=step,
+                                                  tip=DIVERGED_TIP), None)
+            return True
+        if world.is_main and step > 0:
+            yield from health.check(step, losses["train"], losses["val"], str(run.best))
+        phase = "sample"
+        sample = None
+        if cfg.sample_every_eval and world.is_main:
+            # The same prompt and seed every time: the history shows what changed in the model.
+            sample = sample_text(setup.model, setup.tokenizer, cfg, device, dtype, seed=cfg.seed)
+            yield Sampled(step, sample)
+        setup.history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"],
+                              "val_bpb": val_bpb, "sample": sample, "tokens": step * cfg.tokens_per_step,
+                              "elapsed": earlier_seconds + time.perf_counter() - session_started})
+        if step == 0:
+            return False  # nothing learnt yet: nothing to save
+        is_best = losses["val"] < setup.best_val_loss
+        setup.best_val_loss = min(setup.best_val_loss, losses["val"])
+        phase = "save"
+        save()
+        if is_best and world.is_main:
+            _copy_atomically(run.checkpoint, run.best)
+        yield CheckpointSaved(step, checkpoint, str(run.best) if is_best else None)
+        return False
+
     # Any error in a step, an evaluation, a sample or a save ends the run with a sentence that says
     # what failed and what to try; the last checkpoint on disk stays as it was.
-    phase = "step"
     try:
+        if setup.step == 0 and not setup.history:
+            # Where the run starts from (about ln(vocab_size)), and the sample of an untrained model.
+            if (yield from evaluate(0)):
+                return
+        setup.model.train()
+        started = last_log_time = time.perf_counter()
+        last_log_step = setup.step
+        batches = next_batches()
         while setup.step < cfg.max_steps:
             phase = "step"
             if world.any(stop.is_set()):
@@ -361,30 +406,9 @@ def _train(cfg: Config, stop: threading.Event | None, fresh: bool, keep_checkpoi
                 last_log_step, last_log_time = step, now
 
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
-                phase = "evaluation"
                 eval_started = time.perf_counter()
-                losses = estimate_loss(setup.model, {"train": setup.train_tokens, "val": setup.val_tokens}, cfg,
-                                       device, dtype, world)
-                val_bpb = bits_per_byte(losses["val"], setup.data_info)
-                yield Evaluated(step, losses["train"], losses["val"], val_bpb, time.perf_counter() - eval_started)
-                if has_diverged(losses["val"], cfg.vocab_size):
-                    yield Finished(step, "diverged", Text("train.val_diverged", loss=losses["val"], step=step,
-                                                          tip=DIVERGED_TIP), None)
+                if (yield from evaluate(step)):
                     return
-                setup.history.append({"step": step, "train_loss": losses["train"], "val_loss": losses["val"],
-                                      "val_bpb": val_bpb})
-                if world.is_main:
-                    yield from health.check(step, losses["train"], losses["val"], str(run.best))
-                phase = "sample"
-                if cfg.sample_every_eval and world.is_main:
-                    yield Sampled(step, sample_text(setup.model, setup.tokenizer, cfg, device, dtype, seed=cfg.seed + step))
-                is_best = losses["val"] < setup.best_val_loss
-                setup.best_val_loss = min(setup.best_val_loss, losses["val"])
-                phase = "save"
-                save()
-                if is_best and world.is_main:
-                    _copy_atomically(run.checkpoint, run.best)
-                yield CheckpointSaved(step, checkpoint, str(run.best) if is_best else None)
                 # Evaluation time is not training time: keep tokens/s honest.
                 last_log_time += time.perf_counter() - eval_started
     except Exception as error:  # noqa: BLE001 (every error becomes a sentence; the traceback goes to stderr)
@@ -395,9 +419,10 @@ def _train(cfg: Config, stop: threading.Event | None, fresh: bool, keep_checkpoi
 
 
 def sample_text(model: GPT, tokenizer, cfg: Config, device: torch.device, dtype: torch.dtype, seed: int) -> str:
-    """A sample from the start of a new document, as shown at each evaluation."""
+    """The sample kept at each evaluation: cfg.sample_prompt continued (empty: the start of a document)."""
     generator = torch.Generator(device=device).manual_seed(seed)
     stream = TextStream(tokenizer)
-    pieces = [stream.push(token) for token in generate(model, [end_of_text_id(tokenizer)], cfg.sampling(),
-                                                        generator=generator, dtype=dtype)]
+    prompt_ids = [end_of_text_id(tokenizer)] + (tokenizer.encode(cfg.sample_prompt).ids if cfg.sample_prompt else [])
+    pieces = [cfg.sample_prompt] + [stream.push(token) for token in generate(model, prompt_ids, cfg.sampling(),
+                                                                             generator=generator, dtype=dtype)]
     return ("".join(pieces) + stream.flush()).strip()

@@ -41,10 +41,10 @@ def test_a_run_logs_every_scalar_its_samples_and_its_config(cfg):
     assert [round(s.value, 5) for s in log.Scalars("eval/val_loss")] == [round(e.val_loss, 5) for e in evaluations]
     # The norm is measured before clipping, so it can exceed the clip threshold.
     assert all(s.value > 0 for s in log.Scalars("train/grad_norm"))
-    assert steps_of(log, "eval/val_bpb") == [10, 20]
+    assert steps_of(log, "eval/val_bpb") == [0, 10, 20]  # step 0: before any update
     samples = {e.step: e.text for e in events if isinstance(e, Sampled)}
     texts = {t.step: t.tensor_proto.string_val[0].decode("utf-8") for t in log.Tensors("sample/text_summary")}
-    assert sorted(texts) == sorted(samples) == [10, 20]
+    assert sorted(texts) == sorted(samples) == [0, 10, 20]
     assert samples[20].splitlines()[0].strip() in texts[20]
     config = log.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode("utf-8")
     assert "| n_embd | `32` |" in config and "| grad_clip | `0.5` |" in config
@@ -64,7 +64,7 @@ def test_stop_and_resume_append_to_the_same_log_and_each_step_is_there_once(cfg)
     assert second[-1].reason == "done"
     log = read_log(log_folder_of(cfg))
     assert steps_of(log, "train/loss") == list(range(1, 31))
-    assert steps_of(log, "eval/val_loss") == [10, 20, 30]
+    assert steps_of(log, "eval/val_loss") == [0, 10, 20, 30]
     assert len(log.Tensors("config/text_summary")) == 1
 
 

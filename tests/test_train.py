@@ -60,7 +60,7 @@ def test_a_tiny_model_learns_on_the_builtin_corpus(tmp_path):
     assert (tmp_path / "data" / "job_postings_ko.txt").stat().st_size >= 250_000
     events = run_training(cfg)
     evaluations = of(events, Evaluated)
-    assert [e.step for e in evaluations] == list(range(20, 121, 20))
+    assert [e.step for e in evaluations] == list(range(0, 121, 20))  # step 0: before any update
     first, last = evaluations[0], evaluations[-1]
     assert first.val_loss < math.log(1000) + 0.2
     assert last.val_loss < first.val_loss - 1.0, [round(e.val_loss, 3) for e in evaluations]
@@ -79,11 +79,12 @@ def test_events_in_order(cfg, prepared):
     events = run_training(cfg)
     kinds = [type(e).__name__ for e in events]
     per_eval = ["Evaluated", "Sampled", "CheckpointSaved"]
-    assert kinds == (["Started", "StepDone", "StepDone"] + per_eval + ["StepDone"] * 2 + per_eval
+    # Step 0 is evaluated and sampled (before any update) but not saved: nothing was learnt yet.
+    assert kinds == (["Started", "Evaluated", "Sampled", "StepDone", "StepDone"] + per_eval + ["StepDone"] * 2 + per_eval
                      + ["StepDone"] + per_eval + ["Finished"])
     assert [e.step for e in of(events, StepDone)] == [5, 10, 15, 20, 25]
-    assert [e.step for e in of(events, Evaluated)] == [10, 20, 25]
-    assert [e.step for e in of(events, Sampled)] == [10, 20, 25]
+    assert [e.step for e in of(events, Evaluated)] == [0, 10, 20, 25]
+    assert [e.step for e in of(events, Sampled)] == [0, 10, 20, 25]
     assert [e.step for e in of(events, CheckpointSaved)] == [10, 20, 25]
 
     started = events[0]
@@ -108,7 +109,7 @@ def test_events_in_order(cfg, prepared):
 
     saved = load_checkpoint(checkpoint_of(cfg))
     assert saved["step"] == 25
-    assert [h["step"] for h in saved["history"]] == [10, 20, 25]
+    assert [h["step"] for h in saved["history"]] == [0, 10, 20, 25]
     assert saved["val_loss"] == of(events, Evaluated)[-1].val_loss
     assert saved["tokenizer"]["vocab_size"] == TEST_VOCAB_SIZE
     assert Config.from_dict(saved["cfg"]) == started.cfg
@@ -178,7 +179,7 @@ def test_resume_continues_from_the_checkpoint(cfg):
     started = second[0]
     assert isinstance(started, Started)
     assert started.resumed and started.step == 20 and started.max_steps == 40
-    assert [h["step"] for h in started.history] == [10, 20]
+    assert [h["step"] for h in started.history] == [0, 10, 20]
     assert of(second, StepDone)[0].step == 25
     assert [e.step for e in of(second, Evaluated)] == [30, 40]
     assert second[-1].reason == "done" and second[-1].step == 40
@@ -186,7 +187,7 @@ def test_resume_continues_from_the_checkpoint(cfg):
     assert resumed["step"] == 40
     # AdamW counted on from 20: its state was restored, not started over (which would give 20).
     assert optimizer_steps(resumed) == {40}
-    assert [h["step"] for h in resumed["history"]] == [10, 20, 30, 40]
+    assert [h["step"] for h in resumed["history"]] == [0, 10, 20, 30, 40]
 
 
 def test_resume_restores_model_and_optimizer_exactly(cfg):
@@ -249,7 +250,7 @@ def test_fresh_archives_the_old_checkpoint(cfg):
     assert not started.resumed and started.step == 0
     archived = Path(started.archived_checkpoint)
     assert archived.exists() and archived.read_bytes() == old and archived != checkpoint_of(cfg)
-    files = {p.name: p.read_bytes() for p in Path(cfg.out_dir).iterdir()}
+    files = {p.name: p.read_bytes() for p in Path(cfg.out_dir).iterdir() if p.is_file()}
     assert old_best in [content for name, content in files.items() if name.startswith("best-")]
     assert load_checkpoint(checkpoint_of(cfg))["step"] == 10
     assert events[-1].reason == "done"
@@ -277,7 +278,7 @@ def test_a_named_run_keeps_its_checkpoints_in_its_own_folder_and_resumes_there(c
     assert again[0].resumed and again[0].step == 20 and again[-1].step == 30
     assert load_checkpoint(folder / "ckpt.pt")["step"] == 30
     assert checkpoint_of(cfg).read_bytes() == default_bytes
-    assert sorted(path.name for path in Path(cfg.out_dir).iterdir()) == ["best.pt", "ckpt.pt", "실험-1"]
+    assert sorted(path.name for path in Path(cfg.out_dir).iterdir()) == ["best.pt", "ckpt.pt", "tensorboard", "실험-1"]
     assert list_runs(cfg.out_dir) == ["", "실험-1"]
 
 
@@ -409,7 +410,9 @@ def test_an_error_that_is_not_out_of_memory_ends_the_run_with_a_sentence_and_its
 def test_a_failure_in_an_evaluation_a_sample_or_a_save_names_it_and_keeps_the_last_checkpoint(cfg, monkeypatch, where,
                                                                                                 phase):
     cfg = cfg.replace(max_steps=20, eval_interval=10, sample_every_eval=True, dtype="bfloat16")
-    monkeypatch.setattr(gpt.train, where, failing_at(2, ValueError("boom"), getattr(gpt.train, where)))
+    # The call at step 20: evaluations and samples also run at step 0, saves only from step 10 on.
+    call_number = 2 if where == "_save" else 3
+    monkeypatch.setattr(gpt.train, where, failing_at(call_number, ValueError("boom"), getattr(gpt.train, where)))
     finished = run_training(cfg)[-1]
     assert finished.reason == "failed"
     assert finished.message == (f"{phase} failed at step 20 (bfloat16 on cpu); the last checkpoint "

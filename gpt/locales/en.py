@@ -7,7 +7,7 @@ TEXTS = {
     "export.not_a_folder": "cannot export to {path}: it is a file, not a folder; choose a new folder",
     "export.folder_not_empty": ("cannot export to {path}: the folder holds other files ({listed}) and no earlier "
                                 "export; choose a new or empty folder (nothing was written)"),
-    "export.wrote": "exported step {step:,} of {checkpoint} to {folder} (Hugging Face transformers, GPT-2 layout)",
+    "export.wrote": "exported {checkpoint} to {folder} (Hugging Face transformers, GPT-2 layout)",
     "export.load_with": "load it with transformers:",
     # Bad settings (gpt.config, gpt.sampling).
     "config.positive_whole_number": "{name} must be a positive whole number, got {value}",
@@ -50,6 +50,7 @@ TEXTS = {
     "run_name.ends_with_dot": "ends with '.'",
     "run_name.ends_with_space": "ends with a space",
     "run_name.ends_with_pt": "ends with '.pt', like the default run's checkpoint files",
+    "run_name.log_folder": "is the name of the TensorBoard log folder ({name})",
     "run_name.windows_device": "is a device name on Windows",
     "run_name.outside": "leads outside {out_dir}",
     # Why `auto` picked a number type (gpt.device.choose_dtype).
@@ -100,6 +101,9 @@ TEXTS = {
     'field.eval_iters.info': 'Batches averaged per loss estimate; more is steadier, slower.',
     'field.sample_every_eval': 'sample_every_eval',
     'field.sample_every_eval.info': 'Write a sample at each evaluation.',
+    'field.sample_prompt': 'sample prompt',
+    'field.sample_prompt.info': ('The text each evaluation\'s sample continues, with the same seed every time, so '
+                                 'the samples show what the model learnt; empty: the start of a new document.'),
     'field.sample_max_new_tokens': 'sample_max_new_tokens',
     'field.sample_max_new_tokens.info': 'Length of those samples, in tokens.',
     'field.temperature': 'temperature',
@@ -150,6 +154,9 @@ TEXTS = {
     'label.sample_run_info': "Which run's checkpoint writes the text.",
     'label.default_run': '(default)',
     'label.generate': 'Generate',
+    'label.reproducibility': 'How this checkpoint was trained (reproducibility card)',
+    'label.export': 'Export for Hugging Face transformers',
+    'label.export_file': 'transformers folder (zip)',
     'label.refresh': 'Refresh checkpoint',
     'label.download': 'Download ckpt.pt',
     'label.output': 'Generated text',
@@ -193,6 +200,8 @@ TEXTS = {
                             '{n_embd}, n_head {n_head}, block_size {block_size}, vocab {vocab_size:,} '
                             '· sampling with {precision} weights'),
     'app.no_checkpoint': 'No checkpoint yet: train first.',
+    'app.export_failed': '**Cannot export:** {message}',
+    'app.exported': 'Exported: unzip it and load it with `AutoModelForCausalLM.from_pretrained(folder)`.',
     'app.checkpoint_error': '**Cannot sample:** {message}',
     'app.sample_failed': ('**Generating stopped:** the model failed while sampling with {precision} '
                           'weights; the text so far is kept above. Try precision {suggestion}.'),

@@ -7,7 +7,7 @@ TEXTS = {
     "export.not_a_folder": "{path}(으)로 내보낼 수 없습니다: 폴더가 아니라 파일입니다. 새 폴더를 고르세요",
     "export.folder_not_empty": ("{path}(으)로 내보낼 수 없습니다: 폴더에 다른 파일이 있고({listed}) 이전에 내보낸 "
                                 "모델이 아닙니다. 새 폴더나 빈 폴더를 고르세요 (아무것도 쓰지 않았습니다)"),
-    "export.wrote": "{checkpoint}의 {step:,} 스텝을 {folder}(으)로 내보냈습니다 (Hugging Face transformers, GPT-2 형식)",
+    "export.wrote": "{checkpoint}을(를) {folder}(으)로 내보냈습니다 (Hugging Face transformers, GPT-2 형식)",
     "export.load_with": "transformers로 불러오기:",
     "config.positive_whole_number": "{name}은(는) 양의 정수여야 합니다 (입력값: {value})",
     "config.warmup_negative": "warmup_steps는 음수일 수 없습니다 (입력값: {value})",
@@ -48,6 +48,7 @@ TEXTS = {
     "run_name.ends_with_dot": "'.'으로 끝납니다",
     "run_name.ends_with_space": "공백으로 끝납니다",
     "run_name.ends_with_pt": "기본 실행의 체크포인트 파일처럼 '.pt'로 끝납니다",
+    "run_name.log_folder": "TensorBoard 로그 폴더 이름({name})입니다",
     "run_name.windows_device": "Windows의 장치 이름입니다",
     "run_name.outside": "{out_dir} 밖을 가리킵니다",
     "dtype_reason.requested": "요청한 대로",
@@ -96,6 +97,9 @@ TEXTS = {
     'field.eval_iters.info': '손실 추정에 평균 내는 배치 수. 많을수록 정확하지만 느립니다.',
     'field.sample_every_eval': 'sample_every_eval (평가마다 샘플)',
     'field.sample_every_eval.info': '평가할 때마다 샘플 문장을 생성합니다.',
+    'field.sample_prompt': '샘플 프롬프트',
+    'field.sample_prompt.info': ('평가할 때마다 같은 시드로 이어 쓸 텍스트. 샘플을 비교하면 모델이 무엇을 배웠는지 보입니다. '
+                                 '비워 두면 새 문서의 시작부터 씁니다.'),
     'field.sample_max_new_tokens': 'sample_max_new_tokens (샘플 길이)',
     'field.sample_max_new_tokens.info': '샘플의 길이 (토큰 수).',
     'field.temperature': 'temperature (온도)',
@@ -143,6 +147,9 @@ TEXTS = {
     'label.sample_run_info': '어느 실행의 체크포인트로 글을 생성할지 고릅니다.',
     'label.default_run': '(기본)',
     'label.generate': '생성',
+    'label.reproducibility': '이 체크포인트의 학습 정보 (재현 카드)',
+    'label.export': 'Hugging Face transformers로 내보내기',
+    'label.export_file': 'transformers 폴더 (zip)',
     'label.refresh': '체크포인트 새로고침',
     'label.download': 'ckpt.pt 내려받기',
     'label.output': '생성된 글',
@@ -181,6 +188,8 @@ TEXTS = {
                             '{val_bpb} 비트) · 저장 {saved} · 층 {n_layer}개, 임베딩 {n_embd}차원, 헤드 {n_head}개, '
                             '블록 {block_size}, 어휘 {vocab_size:,}개 · 샘플링 가중치 {precision}'),
     'app.no_checkpoint': '아직 체크포인트가 없습니다. 먼저 학습하세요.',
+    'app.export_failed': '**내보낼 수 없습니다:** {message}',
+    'app.exported': '내보냈습니다. 압축을 풀고 `AutoModelForCausalLM.from_pretrained(폴더)`로 불러오세요.',
     'app.checkpoint_error': '**샘플을 만들 수 없습니다:** {message}',
     'app.sample_failed': ('**생성이 멈췄습니다:** {precision} 가중치로 샘플링하다가 모델이 실패했습니다. 지금까지의 글은 위에 남아 있습니다. '
                           'precision을 {suggestion}(으)로 바꿔 보세요.'),

@@ -15,6 +15,10 @@ from tokenizers import Tokenizer
 
 from .tokenizer import END_OF_TEXT, end_of_text_id
 
+# Where one document ends and the next begins, as a reader sees it: a rule on a line of its own
+# (the token's own name, <|endoftext|>, read like text the model wrote).
+DOCUMENT_BREAK = "\n\n" + "─" * 20 + "\n\n"
+
 # Control characters other than newline and tab (NUL, escape, carriage return, ...): an undertrained
 # model emits them, and a terminal or text box would act on them instead of showing them.
 INVISIBLE_CONTROLS = {code: None for code in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(code) not in "\n\t"}
@@ -30,7 +34,7 @@ class TextStream:
     becomes `document_break`.
     """
 
-    def __init__(self, tokenizer: Tokenizer, document_break: str = f"\n{END_OF_TEXT}\n"):
+    def __init__(self, tokenizer: Tokenizer, document_break: str = DOCUMENT_BREAK):
         self.token_bytes = token_bytes_table(tokenizer)
         self.end_of_text = end_of_text_id(tokenizer)
         self.document_break = document_break

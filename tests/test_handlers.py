@@ -37,7 +37,7 @@ def controls(**changes) -> dict:
     values = dict(block_size=32.0, n_layer=1.0, n_head=2.0, n_embd=32.0, dropout=0.0, batch_size=4.0, lr=1e-3,
                   max_steps=20.0, grad_clip=1.0, lr_schedule="constant", eval_interval=10.0, eval_iters=2.0,
                   sample_every_eval=False, sample_max_new_tokens=8.0, temperature=0.9, top_k=50.0, device="cpu",
-                  dtype="float32", run_name="")  # a forced type: "auto" would differ from CPU to CPU
+                  dtype="float32", run_name="", tensorboard=True, sample_prompt="")  # a forced type: "auto" would differ from CPU to CPU
     assert set(values) == set(CONTROL_FIELDS)
     values.update(changes)
     return values
@@ -114,6 +114,20 @@ def test_summary_shows_parameters_tokens_per_step_and_memory(app):
     assert "파라미터" in korean and "스텝당 토큰 **128**개" in korean
 
 
+def test_summary_gives_the_plan_tokens_per_parameter_and_passes_over_the_data(app, data_dir):
+    from gpt.data import read_meta
+
+    train_tokens = read_meta(data_dir / "train.bin").train_tokens
+    summary, _ = app.describe_config(controls(batch_size=4.0, block_size=32.0, max_steps=20.0), 24000)
+    assert "the run sees 2,560 tokens" in summary and "compute-optimal is about 20" in summary
+    assert f"{2560 / train_tokens:,.1f} passes over the {train_tokens:,} training tokens" in summary
+    many, _ = app.describe_config(controls(batch_size=64.0, block_size=256.0, max_steps=5000.0), 24000)
+    assert "overfitting is likely" in many
+    korean, _ = app.describe_config(controls(batch_size=64.0, block_size=256.0, max_steps=5000.0), 24000,
+                                    language="ko")
+    assert "과적합" in korean and "계산 최적" in korean
+
+
 def test_summary_grows_with_the_model(app):
     small, _ = app.describe_config(controls(batch_size=4.0), 600)
     big, _ = app.describe_config(controls(batch_size=8.0, block_size=64.0), 600)
@@ -163,7 +177,7 @@ def test_tiny_run_finishes_and_the_view_shows_it(app, tmp_path):
     assert state.status == "finished" and state.finish_reason == "done", state.message
     assert state.step == 20 and state.owner == OWNER
     assert [step for step, _ in state.train_losses] == [10, 20]
-    assert [e["step"] for e in state.evaluations] == [10, 20]
+    assert [e["step"] for e in state.evaluations] == [0, 10, 20]  # step 0: before any update
     assert (tmp_path / "checkpoints" / "ckpt.pt").is_file()
 
     status, progress, figure, latest_sample, log, train, stop, resume, fresh = app.job_view(state, OWNER, "en")
@@ -321,18 +335,48 @@ def test_a_config_too_big_for_memory_is_flagged_in_the_summary_and_refused_befor
 
 
 def test_the_download_button_offers_only_a_checkpoint_that_loads(trained_app):
-    info, download = trained_app.run_view("", "en")
+    info, download = trained_app.run_view("", "en")[:2]
     assert update_of(download)["visible"] is True and update_of(download)["value"].endswith("ckpt.pt")
     checkpoint = trained_app.storage.run("").checkpoint
     original = checkpoint.read_bytes()
     try:
         checkpoint.write_bytes(original[: len(original) // 2])  # truncated
-        info, download = trained_app.run_view("", "en")
+        info, download = trained_app.run_view("", "en")[:2]
         assert "not a readable checkpoint" in info or "corrupt" in info, info
         assert update_of(download)["visible"] is False and update_of(download)["value"] is None
     finally:
         checkpoint.write_bytes(original)
     assert update_of(trained_app.run_view("", "en")[1])["visible"] is True
+
+
+
+def test_the_sample_tab_shows_how_the_checkpoint_was_trained_and_the_command_that_retrains_it(trained_app):
+    for language, words in (("en", "seed"), ("ko", "시드")):
+        card = trained_app.run_view("", language).sample__reproducibility
+        assert f"{words} 1337" in card and "float32" in card
+        assert "scripts/train_gpt.py" in card and "--fresh" in card and "--max_steps 30" in card
+
+
+def test_the_export_button_gives_a_transformers_zip_and_refuses_a_broken_checkpoint(trained_app):
+    import zipfile
+
+    exported = trained_app.export("", "en")
+    zip_path = update_of(exported.sample__export_file)["value"]
+    assert update_of(exported.sample__export_file)["visible"] is True and zip_path.endswith("-transformers.zip")
+    assert "from_pretrained" in exported.sample__export_note
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= {Path(n).name for n in names}
+    checkpoint = trained_app.storage.run("").checkpoint
+    original = checkpoint.read_bytes()
+    try:
+        checkpoint.write_bytes(original[: len(original) // 2])
+        for language, words in (("en", "Cannot export"), ("ko", "내보낼 수 없습니다")):
+            refused = trained_app.export("", language)
+            assert update_of(refused.sample__export_file)["visible"] is False
+            assert words in refused.sample__export_note
+    finally:
+        checkpoint.write_bytes(original)
+    assert "Fix this first" in trained_app.export("../outside", "en").sample__export_note
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -509,14 +553,14 @@ def test_a_named_run_trains_in_its_own_folder_and_the_sample_tab_samples_it(app,
     assert load_checkpoint(named_file)["step"] == 10 and load_checkpoint(default_file)["step"] == 20
     assert app.storage.runs() == ["", "실험-1"]
 
-    picker, info, download = app.sample_tab_view("실험-1", "en")
+    picker, info, download = app.sample_tab_view("실험-1", "en")[:3]
     assert update_of(picker)["choices"] == [("(default)", ""), ("실험-1", "실험-1")]
     assert picker["value"] == "실험-1"
     assert "step **10**" in info and "실험-1" in info
     assert update_of(download)["value"] == str(named_file) and download["visible"] is True
     assert "step **20**" in app.run_view("", "en")[0]
     # A run that is gone falls back to the default run; the default run's label follows the language.
-    picker, info, _ = app.sample_tab_view("gone", "ko")
+    picker, info, _ = app.sample_tab_view("gone", "ko")[:3]
     assert picker["value"] == "" and picker["choices"][0] == ("(기본)", "") and "스텝 **20**" in info
 
     text, note = list(app.sample("채용", 0.0, 0, 1.0, 20, 1, "en", "실험-1"))[-1]
@@ -544,7 +588,7 @@ def test_a_bad_run_name_is_refused_and_nothing_outside_checkpoints_is_read(app, 
     assert list(app.sample("hi", 0.9, 50, 1.0, 20, 1, "en", "../outside")) == [
         ("", "**Fix this first:** " + app.storage.config(run_name="../outside").problems()[0][1])]
     assert app.checkpoint_info("en", "../outside").startswith("**Fix this first:** " + expected)
-    info, download = app.run_view("/etc", "en")
+    info, download = app.run_view("/etc", "en")[:2]
     assert "run name '/etc' contains '/'" in info and update_of(download)["visible"] is False
     with pytest.raises(ConfigError, match="contains '/'"):
         app.loaded_model("../outside")
@@ -565,7 +609,8 @@ def test_korean_messages_while_running(app):
     assert status.startswith("학습 중: 20,000 스텝 중")
     assert progress and "초당" in progress and "남은 시간" in progress
     assert figure.layout.xaxis.title.text == "스텝"
-    assert {trace.name for trace in figure.data} == {"학습 손실 (배치)"}
+    # The evaluation at step 0 (before any update) is on the plot from the start.
+    assert {trace.name for trace in figure.data} == {"학습 손실 (배치)", "학습 손실 (평가)", "검증 손실"}
     watcher = app.job_view(app.job.snapshot(), OTHER, "ko")[0]
     assert watcher.startswith("다른 방문자가 시작한 학습이 진행 중입니다")
     assert app.stop_training(OWNER, "ko") == "현재 스텝이 끝나면 멈추고 체크포인트를 저장합니다."

@@ -91,3 +91,28 @@ def test_sample_info_on_a_checkpoint_without_a_card_says_so(cfg, capsys):
     torch.save(checkpoint, path)
     assert sample_main(["--checkpoint", str(path), "--info"]) == 0
     assert "no reproducibility card" in capsys.readouterr().out
+
+
+def test_sample_history_prints_the_sample_of_every_evaluation_from_step_0(cfg, capsys):
+    cfg = cfg.replace(max_steps=20, eval_interval=10, sample_every_eval=True, sample_prompt="[채용공고]")
+    events = run_training(cfg)
+    samples = {e.step: e.text for e in events if type(e).__name__ == "Sampled"}
+    assert sorted(samples) == [0, 10, 20] and all(text.startswith("[채용공고]") for text in samples.values())
+    assert sample_main(["--checkpoint", str(Path(cfg.out_dir) / "ckpt.pt"), "--history"]) == 0
+    out = capsys.readouterr().out
+    assert "'[채용공고]'" in out.splitlines()[0]
+    for step, text in samples.items():
+        assert f"=== step {step:,} · val loss" in out and text in out
+    assert out.index("=== step 0 ") < out.index("=== step 10 ") < out.index("=== step 20 ")
+
+
+def test_the_history_keeps_each_sample_with_tokens_seen_and_wall_time_and_runs_agree_on_shared_steps(cfg):
+    cfg = cfg.replace(max_steps=10, eval_interval=10, sample_every_eval=True)
+    first = {e.step: e.text for e in run_training(cfg) if type(e).__name__ == "Sampled"}
+    history = load_checkpoint(Path(cfg.out_dir) / "ckpt.pt")["history"]
+    assert [(h["step"], h["sample"]) for h in history] == sorted(first.items())
+    assert [h["tokens"] for h in history] == [0, 10 * cfg.tokens_per_step]
+    assert 0 <= history[0]["elapsed"] < history[1]["elapsed"]
+    longer = {e.step: e.text for e in run_training(cfg.replace(max_steps=20, run_name="longer"))
+              if type(e).__name__ == "Sampled"}
+    assert longer[0] == first[0] and longer[10] == first[10] and sorted(longer) == [0, 10, 20]

@@ -13,7 +13,7 @@ from gpt.model import GPT
 from gpt.generate import generate
 from gpt.inference import LoadedModel, load_model
 from gpt.sampling import SamplingOptions, pick_next_token
-from gpt.text import TextStream, token_bytes_table
+from gpt.text import DOCUMENT_BREAK, TextStream, token_bytes_table
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
 
 KOREAN = "채용 공고: 백엔드 개발자를 모집합니다. 서울 근무, 경력 3년 이상 우대합니다! 😀 함께 성장해요."
@@ -322,12 +322,13 @@ def test_text_stream_drops_control_characters_but_keeps_newlines_and_tabs(tokeni
     assert "".join(stream.push(i) for i in ids) + stream.flush() == "a\n\tb"
 
 
-def test_text_stream_marks_end_of_text(tokenizer):
+def test_text_stream_shows_the_end_of_a_document_as_a_break_not_as_the_tokens_name(tokenizer):
     stream = TextStream(tokenizer)
     first = tokenizer.encode("가").ids
     text = "".join(stream.push(i) for i in first[:-1])  # hold back part of 가
-    text += stream.push(end_of_text_id(tokenizer))
-    assert END_OF_TEXT in text and "\ufffd" not in text
+    text += stream.push(end_of_text_id(tokenizer)) + "next"
+    assert END_OF_TEXT not in text and "\ufffd" not in text
+    assert text.endswith(DOCUMENT_BREAK + "next") and "─" * 20 in text.splitlines()
 
 
 def _is_utf8(raw: bytes) -> bool:

@@ -1,4 +1,4 @@
-"""The Sample tab: pick a run, see its checkpoint, and write text with it, token by token.
+"""The Sample tab: pick a run, see its checkpoint and how it was trained, write text with it, export it.
 
 The sampling controls are made from `gpt.sampling.SamplingOptions`, so a new option shows up
 here, in the `/sample` API and on the CLI by itself. Sampling works while a run trains: the tab
@@ -7,6 +7,7 @@ loads the run's latest checkpoint on the CPU, again whenever the file changes.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 import traceback
@@ -18,6 +19,10 @@ import gradio as gr
 
 from gpt import (ARCHITECTURE_FIELDS, CheckpointError, ConfigError, INFERENCE_PRECISIONS, LoadedModel,
                  run_name_problem, SamplingOptions, settings, TokenizerError)
+from gpt.export import ExportError, export_hf_zip
+from gpt.locales import Text
+from gpt.reproducibility import describe, retrain_command
+
 
 from .controls import control_for
 from .i18n import label, label_text, language_of, message, say
@@ -28,8 +33,11 @@ SAMPLING_FIELDS = tuple(s.name for s in SAMPLING_SETTINGS)
 RANDOM_SEED = -1  # what the seed box shows for "a new text every time" (SamplingOptions.seed None)
 STREAM_UPDATES_PER_SECOND = 20
 
-SampleTabView = view("SampleTabView", ["sample.run_picker", "sample.checkpoint_info", "sample.download_button"])
-RunView = view("RunView", ["sample.checkpoint_info", "sample.download_button"])
+SampleTabView = view("SampleTabView", ["sample.run_picker", "sample.checkpoint_info", "sample.download_button",
+                                       "sample.reproducibility", "sample.export_file", "sample.export_note"])
+RunView = view("RunView", ["sample.checkpoint_info", "sample.download_button", "sample.reproducibility",
+                           "sample.export_file", "sample.export_note"])
+ExportView = view("ExportView", ["sample.export_file", "sample.export_note"])
 SampleView = view("SampleView", ["sample.output", "sample.note"])
 
 
@@ -45,6 +53,13 @@ class SampleTab:
     def __init__(self):
         self._loaded: CachedModel | None = None
         self._load_lock = threading.Lock()
+        self._exports = tempfile.TemporaryDirectory(prefix="gpt-export-")  # removed with the server
+
+    def _export_folder(self) -> Path:
+        """A new folder for one export's zip; older zips go (Gradio has its own copy of what it served)."""
+        for old in Path(self._exports.name).glob("*/*.zip"):
+            old.unlink(missing_ok=True)
+        return Path(tempfile.mkdtemp(dir=self._exports.name))
 
     def run_choices(self, language: str, runs: list[str] | None = None) -> list[tuple[str, str]]:
         """(label, run name) for the run picker: the runs with a checkpoint, the default run by its label."""
@@ -64,7 +79,34 @@ class SampleTab:
         The file is offered only once it has loaded safely: never a download of a refused (e.g. malicious) file.
         """
         info, loaded = self._describe(language, run_name)
-        return RunView(info, gr.update(value=str(loaded) if loaded else None, visible=loaded is not None))
+        card = self.reproducibility(language, run_name) if loaded else ""
+        # An export made for another run (or an older checkpoint) is not offered any more.
+        return RunView(info, gr.update(value=str(loaded) if loaded else None, visible=loaded is not None), card,
+                       gr.update(value=None, visible=False), "")
+
+    def reproducibility(self, language: str, run_name: str | None = "") -> str:
+        """How the run's checkpoint was trained (see gpt.reproducibility), and the command that trains it again."""
+        card = self.loaded_model(run_name or "").checkpoint_info.get("reproducibility")
+        if not card:
+            return say(Text("repro.none"), language)
+        lines = [f"- {say(line, language)}" for line in describe(card)]
+        return "\n".join(lines + ["", say(Text("repro.retrain"), language), "", "```", retrain_command(card), "```"])
+
+    def export(self, run_name: str | None, language: str) -> ExportView:
+        """The run's checkpoint as a zip of a Hugging Face transformers folder (see gpt.export), or why not."""
+        run_name = "" if run_name is None else run_name
+        try:
+            run = self.storage.run(run_name)
+            folder = self._export_folder()
+            name = f"{run_name or 'gpt'}-step{self.loaded_model(run_name).checkpoint_info['step']}-transformers.zip"
+            zip_path = export_hf_zip(run.checkpoint, folder / name, self.storage.config().tok_path)
+        except ConfigError as error:
+            return ExportView(gr.update(value=None, visible=False),
+                              message("sample_problem", language, message=say(error.problems[0][1], language)))
+        except (CheckpointError, TokenizerError, ExportError) as error:
+            return ExportView(gr.update(value=None, visible=False),
+                              message("export_failed", language, message=say(error.args[0], language)))
+        return ExportView(gr.update(value=str(zip_path), visible=True), message("exported", language))
 
     def loaded_model(self, run_name: str = "", precision: str = "auto") -> LoadedModel:
         """The run's latest checkpoint in `precision`, reloaded when the file changed (training saves a new one).
@@ -192,6 +234,13 @@ def build(page: Page, app) -> None:
         page.add("sample.refresh_button", gr.Button(label("refresh"), size="sm", elem_id="refresh-button"))
         page.add("sample.download_button", gr.DownloadButton(label("download"), size="sm", visible=False,
                                                              elem_id="download-checkpoint"))
+    with gr.Accordion(label("reproducibility"), open=False):
+        page.add("sample.reproducibility", gr.Markdown(elem_id="reproducibility"))
+    with gr.Row():
+        page.add("sample.export_button", gr.Button(label("export"), size="sm", elem_id="export-button"))
+        page.add("sample.export_note", gr.Markdown(elem_id="export-note"))
+    page.add("sample.export_file", gr.File(label=label("export_file"), visible=False, interactive=False,
+                                           elem_id="export-file"))
     page.add("sample.prompt", gr.Textbox(label=label("prompt"), info=label("prompt_info"), lines=2, elem_id="prompt"))
     defaults = SamplingOptions()
     with gr.Row():
@@ -219,6 +268,9 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     def show_run(run_name, request: gr.Request = None):
         return app.run_view(run_name, language_of(request))
 
+    def export(run_name, request: gr.Request = None):
+        return app.export(run_name, language_of(request))
+
     picker = page["sample.run_picker"]
     tab_outputs = page.components_of(SampleTabView)
     page["sample.refresh_button"].click(refresh_sample_tab, picker, tab_outputs, api_visibility="private")
@@ -228,4 +280,7 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
         [page["sample.prompt"], *(page[f"sample.{name}"] for name in SAMPLING_FIELDS), picker,
          page["sample.precision"]],
         page.components_of(SampleView), api_name="sample", concurrency_limit=8)
+    page["sample.export_button"].click(export, picker, page.components_of(ExportView), api_visibility="private")
+    # Opening the tab shows the checkpoint on disk now (a run may have saved since the page loaded).
+    page["tab.sample"].select(refresh_sample_tab, picker, tab_outputs, api_visibility="private")
     demo.load(refresh_sample_tab, picker, tab_outputs, api_visibility="private")

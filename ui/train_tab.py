@@ -16,8 +16,9 @@ import uuid
 import gradio as gr
 
 from gpt import (choose_dtype, Config, ConfigError, count_parameters, estimate_training_memory, memory_problems,
-                 pick_device, PRESETS as PRESETS_BY_NAME, settings, time_training_step)
+                 pick_device, PRESETS as PRESETS_BY_NAME, read_meta, settings, time_training_step)
 from gpt.locales import explain, text
+from gpt.plan import Plan
 
 from .controls import control_for
 from .i18n import duration, label, language_of, message, say
@@ -106,7 +107,9 @@ class TrainTab:
                           step_time=step_text, device=device.type, how=how, steps=cfg.max_steps,
                           total=duration(step_seconds * cfg.max_steps) if step_seconds else "—",
                           dtype=precision.name, dtype_reason=text(f"dtype_reason.{precision.reason}", language))
-        return SummaryView(summary, invalid_message(problems, language) if problems else "")
+        data = read_meta(cfg.train_bin)
+        plan = say(Plan.of(cfg, data.train_tokens if data else None).describe(), language)
+        return SummaryView(summary + "\n\n" + plan, invalid_message(problems, language) if problems else "")
 
     def measure_step_time(self, values: dict, vocab_size: int, language: str = "en") -> SummaryView:
         cfg = self.config_from_controls({**values, "vocab_size": self.data_vocab_size(vocab_size)})

@@ -2,6 +2,7 @@
 
 `--run_name NAME` samples the named run (checkpoints/NAME/ckpt.pt), `--checkpoint FILE` any file.
 `--info` prints the checkpoint's reproducibility card and the command that trains it again, and exits.
+`--history` prints the sample kept at each evaluation (same prompt, same seed), and exits.
 Streams the text as it is generated. Temperature 0 is greedy (always the most likely token).
 """
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="a checkpoint file to sample instead of the run's")
     parser.add_argument("--info", action="store_true",
                         help="print how the checkpoint was trained and the command that retrains it, then exit")
+    parser.add_argument("--history", action="store_true",
+                        help="print the sample kept at each evaluation, with its step and losses, then exit")
     parser.add_argument("--tok_path", default=None, help="default: the tokenizer the checkpoint was trained with")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=("auto", *INFERENCE_PRECISIONS), default="auto",
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.info:
             print_card(load_checkpoint(checkpoint))
             return 0
+        if args.history:
+            print_history(load_checkpoint(checkpoint))
+            return 0
         loaded = load_model(checkpoint, args.tok_path, pick_device(args.device),
                             None if args.precision == "auto" else args.precision)
     except USER_ERRORS as error:  # a run name that is not a folder name, a checkpoint that cannot be used
@@ -58,6 +64,22 @@ def main(argv: list[str] | None = None) -> int:
         print(piece, end="", flush=True)
     print()
     return 0
+
+
+def print_history(checkpoint: dict) -> None:
+    """Each evaluation's sample: characters, then words, then the format of the text appear."""
+    kept = [entry for entry in checkpoint.get("history", []) if entry.get("sample") is not None]
+    if not kept:
+        print(say("cli.no_history"))
+        return
+    prompt = checkpoint["cfg"].get("sample_prompt", "")
+    print(say("cli.history_prompt", prompt=prompt) if prompt else say("cli.history_new_document"))
+    for entry in kept:
+        bpb = entry.get("val_bpb")
+        print(say("cli.history_entry", step=entry["step"], val_loss=entry["val_loss"],
+                  val_bpb=f"{bpb:.3f}" if bpb is not None else "—"))
+        print(entry["sample"])
+    print(say("cli.history_end"))
 
 
 def print_card(checkpoint: dict) -> None:

@@ -18,8 +18,9 @@ from tqdm import tqdm
 from ..data import Progress
 from ..distributed import leave_world
 from ..locales import in_language
+from ..plan import Plan
 from ..train import USER_ERRORS, Advice, CheckpointSaved, Evaluated, Finished, Sampled, Started, StepDone, train
-from . import LANGUAGE, PreparationBar, add_config_flags, config_from_args, fail, parse_config_args, say
+from . import LANGUAGE, PreparationBar, add_config_flags, config_from_args, fail, parse_config_args, said, say
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -81,6 +82,8 @@ def show(events) -> None:
                 print(say("cli.val_tokens", tokens=event.val_tokens))
                 print(say("cli.parameters", parameters=event.parameters))
                 print(say("cli.tokens_per_step", tokens=event.tokens_per_step))
+                plan = Plan(event.max_steps * event.tokens_per_step, event.parameters, event.train_tokens)
+                print(said(plan.describe()))
                 if event.archived_checkpoint:
                     print(say("cli.archived", path=event.archived_checkpoint))
                 print(say("cli.resuming", step=event.step) if event.resumed else say("cli.starting"))

@@ -307,6 +307,11 @@ TEXTS = {
     "cli.stopping": "{signal}: stopping after this step and saving a checkpoint (press Ctrl-C again to quit at once)",
     "cli.interrupted": "interrupted; the last checkpoint saved is kept",
     "cli.checkpoint_summary": "checkpoint at step {step:,}: val loss {val_loss:.4f}, {val_bpb:.4f} bits per byte",
+    "cli.no_history": "this checkpoint keeps no samples (sampling at evaluations was off, or it was saved by an older version)",
+    "cli.history_prompt": "# each evaluation's sample of the prompt {prompt!r}, with the same seed",
+    "cli.history_new_document": "# each evaluation's sample from the start of a new document, with the same seed",
+    "cli.history_entry": "=== step {step:,} · val loss {val_loss:.4f} · {val_bpb} bits per byte ===",
+    "cli.history_end": "===",
     "cli.sampling_from": "# step {step:,} of {checkpoint}",
     "cli.long_prompt": "# the prompt is longer than block_size ({block_size} tokens): the model sees its last {block_size}",
     "cli.prepared": ("{source}: {megabytes:,.1f} MB of text -> {train_tokens:,} train and {val_tokens:,} val tokens, "
@@ -352,4 +357,14 @@ TEXTS = {
     "repro.retrain": "to train this run again from scratch (the current checkpoint is archived, not lost):",
     "repro.none": "this checkpoint has no reproducibility card (saved by an older version)",
     "train.log_failed": "the TensorBoard log in {folder} cannot be written ({reason}); training goes on without it",
+    # The plan of a run (gpt.plan).
+    "plan.summary": ("the run sees {tokens:,} tokens, {ratio:,.1f} per parameter ({verdict}; compute-optimal is "
+                     "about {optimal}) · {passes}{warning}"),
+    "plan.under": "well below compute-optimal: more steps would still pay off for a model this size",
+    "plan.about": "about compute-optimal",
+    "plan.over": "above compute-optimal: a bigger model would use this compute better",
+    "plan.passes": "{passes:,.1f} passes over the {train_tokens:,} training tokens",
+    "plan.no_data": "passes over the data: known once data is prepared",
+    "plan.overfitting": (" · ⚠️ more than {limit} passes: the model sees the same text again and again, so "
+                         "overfitting is likely; use more text or fewer steps"),
 }

@@ -289,6 +289,11 @@ TEXTS = {
     "cli.stopping": "{signal}: 이 스텝이 끝나면 멈추고 체크포인트를 저장합니다 (바로 끝내려면 Ctrl-C를 한 번 더)",
     "cli.interrupted": "중단되었습니다. 마지막으로 저장한 체크포인트는 보관됩니다",
     "cli.checkpoint_summary": "{step:,} 스텝의 체크포인트: 검증 손실 {val_loss:.4f}, 바이트당 {val_bpb:.4f} 비트",
+    "cli.no_history": "이 체크포인트에는 샘플 기록이 없습니다 (평가 때 샘플을 만들지 않았거나 이전 버전에서 저장됨)",
+    "cli.history_prompt": "# 평가마다 같은 시드로 프롬프트 {prompt!r}를 이어 쓴 샘플",
+    "cli.history_new_document": "# 평가마다 같은 시드로 새 문서의 시작부터 쓴 샘플",
+    "cli.history_entry": "=== {step:,} 스텝 · 검증 손실 {val_loss:.4f} · 바이트당 {val_bpb} 비트 ===",
+    "cli.history_end": "===",
     "cli.sampling_from": "# {checkpoint}의 {step:,} 스텝",
     "cli.long_prompt": "# 프롬프트가 block_size({block_size} 토큰)보다 깁니다: 모델은 마지막 {block_size} 토큰만 봅니다",
     "cli.prepared": ("{source}: 텍스트 {megabytes:,.1f} MB -> 학습 토큰 {train_tokens:,}개, 검증 토큰 {val_tokens:,}개, "
@@ -330,4 +335,14 @@ TEXTS = {
     "repro.retrain": "이 실행을 처음부터 다시 학습하는 명령 (지금 체크포인트는 지워지지 않고 보관됩니다):",
     "repro.none": "이 체크포인트에는 재현 카드가 없습니다 (이전 버전에서 저장됨)",
     "train.log_failed": "{folder}에 TensorBoard 로그를 쓸 수 없습니다 ({reason}). 로그 없이 학습을 계속합니다",
+    # 학습 계획 (gpt.plan).
+    "plan.summary": ("이 학습은 토큰 {tokens:,}개를 봅니다. 파라미터당 {ratio:,.1f}개 ({verdict}; 계산 최적은 약 "
+                     "{optimal}개) · {passes}{warning}"),
+    "plan.under": "계산 최적보다 훨씬 적음: 이 크기의 모델이라면 스텝을 늘려도 좋아집니다",
+    "plan.about": "계산 최적에 가까움",
+    "plan.over": "계산 최적보다 많음: 같은 계산이면 더 큰 모델이 낫습니다",
+    "plan.passes": "학습 토큰 {train_tokens:,}개를 {passes:,.1f}번 반복",
+    "plan.no_data": "데이터를 몇 번 반복할지는 데이터를 준비하면 알 수 있습니다",
+    "plan.overfitting": (" · ⚠️ {limit}번 넘게 반복: 같은 텍스트를 계속 보게 되어 과적합이 일어나기 쉽습니다. "
+                         "텍스트를 늘리거나 스텝을 줄이세요"),
 }

@@ -4,12 +4,15 @@ Every layer's keys and values are kept in a `KVCache`, so a new token attends to
 without recomputing it; greedy output is identical to the plain loop that re-runs the whole
 window each token. The model only knows positions below block_size: when the cache is full it
 restarts from the last half window (one prefill every block_size/2 tokens, not one every token).
-How each next token is chosen is `gpt.sampling`'s business.
+How each next token is chosen is `gpt.sampling`'s business. `generate_steps` is the loop, and
+also gives the logits each token was drawn from (what `gpt.probabilities` shows); `generate`
+gives the ids alone.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+import contextlib
+from typing import Iterator, NamedTuple
 
 import torch
 
@@ -42,18 +45,26 @@ class KVCache:
         self.length = 0
 
 
-def generate(
+class GenerationStep(NamedTuple):
+    """One new token and the logits (V,) it was chosen from, before any sampling setting acted on them."""
+
+    token_id: int
+    logits: torch.Tensor
+
+
+def generate_steps(
     model: GPT,
     prompt_ids: list[int],
     options: SamplingOptions,
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     dtype: torch.dtype = torch.float32,
-) -> Iterator[int]:
-    """Yield options.max_new_tokens new token ids one at a time. Prompts longer than block_size keep their last window.
+) -> Iterator[GenerationStep]:
+    """Yield options.max_new_tokens steps one at a time. Prompts longer than block_size keep their last window.
 
     `dtype` is an autocast type for a float32 model (as in training); a model already stored in a
-    smaller type or in int8 (see `gpt.inference.for_inference`) runs as it is.
+    smaller type or in int8 (see `gpt.inference.for_inference`) runs as it is. The logits come as
+    float32 whatever the model computed them in (bfloat16 values convert exactly).
     """
     if not prompt_ids:
         raise ValueError("generation needs at least one prompt token")
@@ -77,7 +88,7 @@ def generate(
         logits = next_logits(context)
         for produced in range(1, options.max_new_tokens + 1):
             next_id = pick_next_token(logits, options, generator)  # (1, 1)
-            yield int(next_id)
+            yield GenerationStep(int(next_id), logits[0].float())
             if produced == options.max_new_tokens:
                 break
             context = torch.cat([context, next_id], dim=1)[:, -block_size:]
@@ -91,3 +102,18 @@ def generate(
                 logits = next_logits(next_id)
     finally:
         model.train(was_training)
+
+
+def generate(
+    model: GPT,
+    prompt_ids: list[int],
+    options: SamplingOptions,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> Iterator[int]:
+    """Yield options.max_new_tokens new token ids one at a time (see `generate_steps`, which also gives the logits)."""
+    # Closed at once when the caller stops early, so the model is back in its mode right away.
+    with contextlib.closing(generate_steps(model, prompt_ids, options, generator, use_cache, dtype)) as steps:
+        for step in steps:
+            yield step.token_id

@@ -21,14 +21,15 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from gpt.data import max_upload_bytes  # noqa: E402
-from ui import data_tab, sample_tab, train_tab  # noqa: E402
+from ui import data_tab, runs_tab, sample_tab, train_tab  # noqa: E402
 from ui.i18n import i18n, label  # noqa: E402
 from ui.page import Page  # noqa: E402
 from ui.storage import Storage  # noqa: E402
 from ui.trainer import TrainerApp  # noqa: E402
 
 APP_DIR = Path(__file__).resolve().parent
-TABS = ((train_tab, "tab_train", "train"), (data_tab, "tab_data", "data"), (sample_tab, "tab_sample", "sample"))
+TABS = ((train_tab, "tab_train", "train"), (data_tab, "tab_data", "data"), (sample_tab, "tab_sample", "sample"),
+        (runs_tab, "tab_runs", "runs"))
 
 
 def build_ui(app: TrainerApp) -> gr.Blocks:

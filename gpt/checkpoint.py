@@ -54,15 +54,18 @@ def save_checkpoint(path: str | os.PathLike, **contents) -> Path:
     return write_atomically(path, lambda file: torch.save(payload, file))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load and check a checkpoint; raise CheckpointError saying what is wrong with it."""
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
+    """Load and check a checkpoint; raise CheckpointError saying what is wrong with it.
+
+    `mmap` maps the tensors instead of reading them: what lists runs reads only the small entries.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(Text("checkpoint.missing", path=str(path)))
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
             warnings.simplefilter("ignore")
-            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         text = _plain(str(error))
         with open(path, "rb") as file:

@@ -12,7 +12,8 @@ their models through here, and ask here whether a config fits in memory before t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,8 +22,8 @@ from .checkpoint import load_checkpoint
 from .config import Config, ConfigError
 from .inference import LoadedModel, load_model
 from .locales import Text
-from .model import estimate_training_memory
-from .run_name import run_name_problem
+from .model import count_parameters, estimate_training_memory
+from .run_name import LOG_FOLDER, run_name_problem
 
 CHECKPOINT_NAME = "ckpt.pt"
 BEST_NAME = "best.pt"
@@ -69,6 +70,69 @@ class Run:
              precision: str | None = None) -> LoadedModel:
         """The latest checkpoint ready to sample (see gpt.inference.load_model)."""
         return load_model(self.checkpoint, tok_path, device, precision)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the Runs tab and the /runs API show of a run, read from its latest checkpoint."""
+
+    name: str
+    step: int
+    val_loss: float | None
+    val_bpb: float | None
+    parameters: int
+    tokens_seen: int
+    wall_seconds: float | None  # training time to the last evaluation, over every session
+    precision: str
+    saved_at: float | None
+    cfg: dict
+    history: list = field(default_factory=list)  # one dict per evaluation: step, losses, tokens, elapsed, sample
+
+    def to_json(self) -> dict:
+        """Plain data for the API: no config dict repeated per evaluation, no samples (they are long)."""
+        curve = [{key: entry.get(key) for key in ("step", "train_loss", "val_loss", "val_bpb", "tokens", "elapsed")}
+                 for entry in self.history]
+        return {"name": self.name, "step": self.step, "val_loss": self.val_loss, "val_bpb": self.val_bpb,
+                "parameters": self.parameters, "tokens_seen": self.tokens_seen, "wall_seconds": self.wall_seconds,
+                "precision": self.precision, "saved_at": self.saved_at, "config": self.cfg, "curve": curve}
+
+
+def summarize(run: Run) -> RunSummary:
+    """The run's latest checkpoint summed up (CheckpointError when it cannot be read)."""
+    checkpoint = load_checkpoint(run.checkpoint, mmap=True)
+    cfg = Config.from_dict(checkpoint["cfg"])
+    history = list(checkpoint.get("history") or [])
+    card = checkpoint.get("reproducibility") or {}
+    wall = history[-1].get("elapsed") if history else None
+    return RunSummary(run.name, int(checkpoint["step"]), checkpoint.get("val_loss"), checkpoint.get("val_bpb"),
+                      count_parameters(cfg), int(checkpoint["step"]) * cfg.tokens_per_step, wall,
+                      card.get("dtype") or cfg.dtype, checkpoint.get("saved_at"), checkpoint["cfg"], history)
+
+
+def delete_run(run: Run) -> list[Path]:
+    """Remove a run's checkpoints, earlier ones moved aside, and logs; return what was removed.
+
+    A named run is its folder. The default run shares out_dir with the named ones: only its own
+    files go (ckpt*.pt, best*.pt, its TensorBoard logs), never another run's folder.
+    """
+    folder = run.folder
+    if run.name:
+        if not folder.is_dir():
+            return []
+        shutil.rmtree(folder)
+        return [folder]
+    removed = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        own_file = path.is_file() and path.suffix == ".pt" and path.stem.split("-")[0] in ("ckpt", "best")
+        own_log = path.is_dir() and (path.name == LOG_FOLDER or path.name.startswith(LOG_FOLDER + "-"))
+        if own_log:
+            shutil.rmtree(path)
+        elif own_file:
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
 
 
 def list_runs(out_dir: str | os.PathLike) -> list[str]:

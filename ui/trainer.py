@@ -2,20 +2,21 @@
 
 It holds where data and checkpoints live (`Storage`), the one background `TrainingJob`, the
 step-time model and the model loaded for sampling. Its methods are the tabs' handlers, each
-written in its tab's module (`ui/train_tab.py`, `ui/data_tab.py`, `ui/sample_tab.py`).
+written in its tab's module (`ui/train_tab.py`, `ui/data_tab.py`, `ui/sample_tab.py`, `ui/runs_tab.py`).
 """
 
 from __future__ import annotations
 
 from .data_tab import DataTab
 from .job import TrainingJob
+from .runs_tab import RunsTab
 from .sample_tab import SampleTab
 from .speed import StepTimeModel
 from .storage import Storage
 from .train_tab import TrainTab
 
 
-class TrainerApp(TrainTab, DataTab, SampleTab):
+class TrainerApp(TrainTab, DataTab, SampleTab, RunsTab):
     def __init__(self, storage: Storage, train_on_caller_thread: bool = False):
         SampleTab.__init__(self)
         self.storage = storage

@@ -59,27 +59,33 @@ class Piece:
 
 def token_pieces(tokenizer: Tokenizer, ids: list[int]) -> list[Piece]:
     """The ids cut into pieces of whole characters: a token that ends inside a character is merged
-    with the next ones until the character is complete. The end-of-text token is a piece of its own."""
+    with the next ones until the character is complete. The end-of-text token is a piece of its own.
+
+    An incremental UTF-8 decoder tells where a character is complete; bytes that can never form
+    one (an undertrained model emits those) are dropped, so they cannot swallow the rest of the
+    text, and control characters other than newline and tab are dropped as in TextStream.
+    """
     table = token_bytes_table(tokenizer)
     end_of_text = end_of_text_id(tokenizer)
-    pieces, pending, pending_ids = [], b"", []
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+    pieces, text, pending_ids = [], "", []
     for token_id in ids:
         if token_id == end_of_text:
             if pending_ids:
-                pieces.append(Piece(pending.decode("utf-8", errors="ignore"), tuple(pending_ids)))
-                pending, pending_ids = b"", []
+                text += decoder.decode(b"", final=True)
+                pieces.append(Piece(text.translate(INVISIBLE_CONTROLS), tuple(pending_ids)))
+                text, pending_ids = "", []
+            decoder.reset()
             pieces.append(Piece(END_OF_TEXT, (token_id,)))
             continue
-        pending += table[token_id]
+        text += decoder.decode(table[token_id])
         pending_ids.append(token_id)
-        try:
-            text = pending.decode("utf-8")
-        except UnicodeDecodeError:
-            continue  # a character continues in the next token: show them together
-        pieces.append(Piece(text, tuple(pending_ids)))
-        pending, pending_ids = b"", []
+        if decoder.getstate()[0] == b"":  # no character left unfinished: the piece ends here
+            pieces.append(Piece(text.translate(INVISIBLE_CONTROLS), tuple(pending_ids)))
+            text, pending_ids = "", []
     if pending_ids:  # bytes that never became a character
-        pieces.append(Piece(pending.decode("utf-8", errors="ignore"), tuple(pending_ids)))
+        text += decoder.decode(b"", final=True)
+        pieces.append(Piece(text.translate(INVISIBLE_CONTROLS), tuple(pending_ids)))
     return pieces
 
 

@@ -18,7 +18,7 @@ from gpt.model import GPT
 from gpt.probabilities import (ALTERNATIVES, Score, continue_with, forced_prompt, inspect_generation,
                                most_surprising, score_ids, score_text, to_json, token_texts)
 from gpt.sampling import SamplingOptions
-from gpt.text import token_bytes_table
+from gpt.text import INVISIBLE_CONTROLS, token_bytes_table
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
 from gpt.train import estimate_loss
 from ui.inside_plots import attention_figure, probability_color, surprise_color, unique_labels
@@ -161,16 +161,17 @@ def test_forcing_an_alternative_continues_like_a_prompt_that_ends_with_it(lively
 
 
 def bytes_decoded(tokenizer, ids: list[int]) -> str:
-    """The text of ids as their bytes say, bytes that never form a character dropped, end of text by name."""
+    """The text of ids as their bytes say, bytes that never form a character and control characters (but newline
+    and tab) dropped, end of text by name."""
     table, end_of_text = token_bytes_table(tokenizer), end_of_text_id(tokenizer)
     documents, current = [], b""
     for token_id in ids:
         if token_id == end_of_text:
-            documents.append(current.decode("utf-8", errors="ignore"))
+            documents.append(current.decode("utf-8", errors="ignore").translate(INVISIBLE_CONTROLS))
             current = b""
         else:
             current += table[token_id]
-    return END_OF_TEXT.join([*documents, current.decode("utf-8", errors="ignore")])
+    return END_OF_TEXT.join([*documents, current.decode("utf-8", errors="ignore").translate(INVISIBLE_CONTROLS)])
 
 
 def test_korean_is_never_shown_as_broken_characters(loaded):

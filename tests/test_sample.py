@@ -13,7 +13,7 @@ from gpt.model import GPT
 from gpt.generate import generate
 from gpt.inference import LoadedModel, load_model
 from gpt.sampling import SamplingOptions, pick_next_token
-from gpt.text import DOCUMENT_BREAK, TextStream, token_bytes_table
+from gpt.text import DOCUMENT_BREAK, TextStream, token_bytes_table, token_pieces
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
 
 KOREAN = "채용 공고: 백엔드 개발자를 모집합니다. 서울 근무, 경력 3년 이상 우대합니다! 😀 함께 성장해요."
@@ -376,3 +376,14 @@ def test_stream_can_run_in_a_thread(loaded):
     thread.start()
     thread.join(30)
     assert results == ["".join(loaded.stream("we", SamplingOptions(max_new_tokens=10, seed=1)))]
+
+
+def test_a_byte_that_never_becomes_a_character_does_not_swallow_the_rest_of_the_text(tokenizer):
+    """An undertrained model can start a character and never finish it: the next token still stands alone."""
+    table = token_bytes_table(tokenizer)
+    lead_byte = table.index(bytes([0xEC]))  # the first of a Korean syllable's three bytes
+    words = [tokenizer.encode(word).ids for word in ("hello", " world", " again")]
+    pieces = token_pieces(tokenizer, [lead_byte] + [i for ids in words for i in ids])
+    assert "".join(p.text for p in pieces) == "hello world again"
+    assert pieces[0].ids[0] == lead_byte and len(pieces) >= 3
+    assert all(len(p.ids) <= 2 for p in pieces)  # before the fix: one piece of every id

@@ -25,8 +25,8 @@ OTHER = "client-b"
 def train_args(**changes) -> dict:
     values = dict(block_size=32, n_layer=1, n_head=2, n_embd=32, dropout=0.0, batch_size=4, lr=1e-3, max_steps=200,
                   grad_clip=1.0, lr_schedule="constant", eval_interval=100, eval_iters=2, sample_every_eval=True,
-                  sample_max_new_tokens=12, temperature=0.9, top_k=50, device="cpu", dtype="float32", run_name="",
-                  vocab_size=TEST_VOCAB_SIZE,
+                  sample_prompt="", sample_max_new_tokens=12, temperature=0.9, top_k=50, device="cpu", dtype="float32",
+                  run_name="", tensorboard=True, vocab_size=TEST_VOCAB_SIZE,
                   resume_mode="ask", owner=OWNER)
     values.update(changes)
     return values
@@ -74,7 +74,7 @@ def idle(server):
 
 def test_the_api_names_its_parameters_after_the_config(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert {"/train", "/stop", "/sample", "/prepare_data"} <= set(endpoints)
+    assert {"/train", "/stop", "/sample", "/prepare_data", "/inspect", "/score", "/runs"} <= set(endpoints)
     train_parameters = [p["parameter_name"] for p in endpoints["/train"]["parameters"]]
     assert train_parameters == list(train_args())
     assert [p["parameter_name"] for p in endpoints["/stop"]["parameters"]] == ["owner"]
@@ -88,8 +88,8 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert job.status().success
     assert len(outputs) >= 2, [o[0] for o in outputs]
     for output in outputs:
-        # status, progress, plot, sample, log, 19 controls (run_name last), preset, vocab_size, run picker
-        assert len(output) == 27
+        # status, progress, plot, sample, log, 21 controls (tensorboard last), preset, vocab_size, run picker
+        assert len(output) == 29
 
     statuses = [output[0] for output in outputs]
     running_steps = [step for step in map(step_of, statuses) if step is not None]
@@ -102,7 +102,7 @@ def test_train_streams_step_progress_until_done(client, idle):
     traces = plot_traces(outputs[-1][2])
     assert set(traces) == {"train loss (batch)", "train loss (eval)", "val loss"}
     assert traces["train loss (batch)"]["x"][-1] == 200 and len(traces["train loss (batch)"]["x"]) == 20
-    assert traces["val loss"]["x"] == [100, 200]
+    assert traces["val loss"]["x"] == [0, 100, 200]  # step 0: before any update
     assert outputs[-1][3].startswith("[step 200]\n")
     assert "reached max_steps (200)" in outputs[-1][4]
 

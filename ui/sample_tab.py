@@ -24,6 +24,7 @@ from gpt.locales import Text
 from gpt.reproducibility import describe, retrain_command
 
 
+from . import inside_view
 from .controls import control_for
 from .i18n import label, label_text, language_of, message, say
 from .page import Page, api, view
@@ -254,6 +255,7 @@ def build(page: Page, app) -> None:
     page.add("sample.generate_button", gr.Button(label("generate"), variant="primary", elem_id="generate-button"))
     page.add("sample.note", gr.Markdown(elem_id="sample-note"))
     page.add("sample.output", gr.Textbox(label=label("output"), lines=14, interactive=False, elem_id="sample-output"))
+    inside_view.build(page)
 
 
 def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
@@ -284,3 +286,4 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     # Opening the tab shows the checkpoint on disk now (a run may have saved since the page loaded).
     page["tab.sample"].select(refresh_sample_tab, picker, tab_outputs, api_visibility="private")
     demo.load(refresh_sample_tab, picker, tab_outputs, api_visibility="private")
+    inside_view.wire(page, app, SAMPLING_FIELDS, sampling_options)

@@ -8,6 +8,7 @@ written in its tab's module (`ui/train_tab.py`, `ui/data_tab.py`, `ui/sample_tab
 from __future__ import annotations
 
 from .data_tab import DataTab
+from .inside_view import InsideView
 from .job import TrainingJob
 from .runs_tab import RunsTab
 from .sample_tab import SampleTab
@@ -16,7 +17,7 @@ from .storage import Storage
 from .train_tab import TrainTab
 
 
-class TrainerApp(TrainTab, DataTab, SampleTab, RunsTab):
+class TrainerApp(TrainTab, DataTab, SampleTab, InsideView, RunsTab):
     def __init__(self, storage: Storage, train_on_caller_thread: bool = False):
         SampleTab.__init__(self)
         self.storage = storage

@@ -181,6 +181,30 @@ TEXTS = {
     'label.runs_column_wall_time': 'training time',
     'label.runs_column_precision': 'precision',
     'label.runs_column_saved': 'last saved',
+    'label.inspect_title': 'Look inside: each token and its probability',
+    'label.inspect': 'Generate token by token',
+    'label.inspect_help': ('Generates with the settings above and colours each token by the probability the sampler '
+                           'gave it (after temperature, top-k and top-p): **the redder, the less likely**. Select a '
+                           'token to see what else the model considered there, then continue the text with one of '
+                           'them.'),
+    'label.inspect_tokens': 'tokens (red: unlikely)',
+    'label.inspect_token': 'selected token',
+    'label.inspect_alternative': 'continue with',
+    'label.inspect_continue': 'Continue from here with this token',
+    'label.alt_token': 'token',
+    'label.alt_after': 'after the settings',
+    'label.alt_before': 'before (the model)',
+    'label.alt_chosen': 'chosen',
+    'label.score_title': 'How surprised is the model by a text',
+    'label.score_text': 'text to score',
+    'label.score': 'Score',
+    'label.score_tokens': 'tokens (red: surprising)',
+    'label.bits': 'bits',
+    'label.attention_title': 'Attention: where each token looks',
+    'label.attention': 'Show attention',
+    'label.layer': 'layer',
+    'label.head': 'head',
+    'label.average_heads': 'average over heads',
     'label.refresh': 'Refresh checkpoint',
     'label.download': 'Download ckpt.pt',
     'label.output': 'Generated text',
@@ -233,6 +257,15 @@ TEXTS = {
     'app.runs_delete_training': 'The run {run} is training: stop it first, then delete it.',
     'app.runs_deleted': 'Deleted the run {run} ({count} files and folders).',
     'app.runs_delete_failed': 'Could not delete the run {run}: {reason}. What could not be removed is still there.',
+    'app.inspect_done': 'Seed {seed}: select a token to see its alternatives.',
+    'app.inspect_pick_first': 'Generate token by token, select a token and pick an alternative first.',
+    'app.inspect_continued': 'Continued from token {position} with {token!r}, same seed and settings.',
+    'app.score_empty': 'Type or paste a text to score first.',
+    'app.score_summary': ('**{bpb:.3f} bits per byte** for this text ({bits:,.0f} bits over {bytes:,} bytes, {tokens:,} '
+                          'tokens) · the checkpoint\'s validation: **{val_bpb}** bits per byte\n\n'
+                          'Most surprising:\n\n{surprises}'),
+    'app.attention_note': ('{tokens} tokens: each row is a token, and its colours show which earlier tokens it '
+                           'attends to (each row adds up to 1).'),
     'app.checkpoint_error': '**Cannot sample:** {message}',
     'app.sample_failed': ('**Generating stopped:** the model failed while sampling with {precision} '
                           'weights; the text so far is kept above. Try precision {suggestion}.'),

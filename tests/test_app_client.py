@@ -88,8 +88,9 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert job.status().success
     assert len(outputs) >= 2, [o[0] for o in outputs]
     for output in outputs:
-        # status, progress, plot, sample, log, 21 controls (tensorboard last), preset, vocab_size, run picker
-        assert len(output) == 29
+        # status, progress, plot, sample, log, 21 controls (tensorboard last), preset, vocab_size, run picker,
+        # the step slider and its sample, the Sample tab's saved-checkpoint marker
+        assert len(output) == 32
 
     statuses = [output[0] for output in outputs]
     running_steps = [step for step in map(step_of, statuses) if step is not None]
@@ -107,12 +108,18 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert "reached max_steps (200)" in outputs[-1][4]
 
     # While the run is active the controls are locked and show the running config; then unlocked.
-    first_locks = outputs[0][5:-1]
+    first_locks = outputs[0][5:-4]
     assert all(lock.get("interactive") is False for lock in first_locks)
     assert [lock.get("value") for lock in first_locks[:4]] == [32, 1, 2, 32]
-    assert all(lock.get("interactive") is True for lock in outputs[-1][5:-1])
+    assert all(lock.get("interactive") is True for lock in outputs[-1][5:-4])
     # The Sample tab's run picker learns of the run's first checkpoint while it trains.
-    assert {"__type__": "update", "choices": [["(default)", ""]]} in [output[-1] for output in outputs]
+    assert {"__type__": "update", "choices": [["(default)", ""]]} in [output[-4] for output in outputs]
+    # The samples by step follow the run: the slider ends at the last evaluation, showing its sample.
+    slider, sample = [output[-3:-1] for output in outputs if isinstance(output[-3], dict)][-1]
+    assert slider["maximum"] == 200 and slider["value"] == 200 and sample.startswith("step 200 · val loss")
+    # Each save is announced to the Sample tab once.
+    markers = [output[-1] for output in outputs if isinstance(output[-1], str) and output[-1]]
+    assert markers and markers[-1].endswith("ckpt.pt@200") and len(markers) == len(set(markers))
     assert idle.job.snapshot().step == 200
 
 
@@ -214,8 +221,8 @@ def test_a_named_run_through_the_api_and_crafted_run_names_are_refused(client, i
     outputs = list(client.submit(**train_args(run_name="실험-1", max_steps=20, eval_interval=10,
                                               sample_every_eval=False), api_name="/train"))
     assert outputs[-1][0] == f"Done: reached max_steps (20). Checkpoint: `{named_file}`", outputs[-1][0]
-    assert ["실험-1", "실험-1"] in [choice for output in outputs if isinstance(output[-1], dict)
-                                    for choice in output[-1].get("choices", [])]
+    assert ["실험-1", "실험-1"] in [choice for output in outputs if isinstance(output[-4], dict)
+                                    for choice in output[-4].get("choices", [])]
     assert idle.storage.run().checkpoint.read_bytes() == default_run
 
     # /sample takes the run; without it (the calls above) it samples the default run.

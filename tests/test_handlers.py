@@ -200,17 +200,20 @@ def test_tiny_run_finishes_and_the_view_shows_it(app, tmp_path):
 
 
 def test_follow_yields_the_finished_view_once_and_returns(app):
-    run_to_end(app, controls(max_steps=10.0, eval_interval=10.0))
+    run_to_end(app, controls(max_steps=10.0, eval_interval=10.0, sample_every_eval=True))
 
     async def collect(**options):
         return [view async for view in app.follow(OWNER, "en", **options)]
 
     views = asyncio.run(collect())
     assert len(views) == 1
-    assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 3  # job_outputs of app.py
+    # The job's view, the controls, preset, vocab size, run picker, step slider and its sample, saved marker.
+    assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 6
     assert "Done: reached max_steps (10)" in views[0][0]
-    assert all(update_of(lock)["interactive"] is True for lock in views[0][9:-1])
-    assert update_of(views[0][-1])["choices"] == [("(default)", "")]  # the Sample tab's run picker
+    assert all(update_of(lock)["interactive"] is True for lock in views[0][9:-4])
+    assert update_of(views[0][-4])["choices"] == [("(default)", "")]  # the Sample tab's run picker
+    assert views[0].train__history_sample.startswith("step 10 · val loss")  # the newest sample by step
+    assert views[0].sample__saved_marker.endswith("ckpt.pt@10")
 
     refusal = app.refusal_view("a notice", OWNER, "en")
     assert refusal[0] == "a notice" and len(refusal) == len(views[0])
@@ -720,3 +723,18 @@ def test_a_failure_while_sampling_is_a_sentence_that_keeps_the_text(trained_app,
     assert note == ("**Generating stopped:** the model failed while sampling with bfloat16 weights; the text so far is "
                     "kept above. Try precision float32.")
     assert "Error" not in note
+
+
+def test_the_step_slider_shows_the_sample_kept_at_any_evaluation_also_after_a_restart(app, tmp_path):
+    state = run_to_end(app, controls(max_steps=30.0, eval_interval=10.0, sample_every_eval=True))
+    samples = dict(state.samples)
+    assert sorted(samples) == [0, 10, 20, 30]
+    for step, shown in ((0, 0), (10, 10), (19, 10), (30, 30)):
+        view = app.history_view("", step, "en")
+        assert view.train__history_sample.startswith(f"step {shown} · val loss")
+        assert view.train__history_sample.endswith(samples[shown])
+        assert update_of(view.train__history_step)["maximum"] == 30
+    assert app.history_view("", 10, "ko").train__history_sample.startswith("10 스텝 · 검증 손실")
+    restarted = TrainerApp(Storage(tmp_path))  # a new server: the history comes from the checkpoint
+    assert restarted.history_view("", 20, "en").train__history_sample.endswith(samples[20])
+    assert restarted.history_view("nothing-here", 20, "en").train__history_sample.startswith("No samples kept yet")

@@ -43,12 +43,13 @@ class JobState:
     tokens_per_second: float = 0.0
     elapsed: float = 0.0  # seconds of training in this run
     train_losses: list = field(default_factory=list)  # (step, loss) at each log step
-    evaluations: list = field(default_factory=list)  # dicts: step, train_loss, val_loss, val_bpb
+    evaluations: list = field(default_factory=list)  # dicts: step, train_loss, val_loss, val_bpb, sample (or None)
     samples: list = field(default_factory=list)  # (step, text)
     advice: list = field(default_factory=list)  # gpt.health.Advice, newest last
     log: list = field(default_factory=list)  # Text or str lines
     preparing: Progress | None = None
     checkpoint: str = ""
+    saved_step: int | None = None  # of the last checkpoint this run saved
     finish_reason: str = ""
     message: Text | str = ""
     error_kind: str = ""  # config, data, architecture, tokenizer, crash, diverged, out_of_memory, failed
@@ -214,6 +215,8 @@ class TrainingJob:
             self._update(step=event.step)
         elif isinstance(event, Sampled):
             state.samples.append((event.step, event.text))
+            if state.evaluations and state.evaluations[-1]["step"] == event.step:  # the history keeps it
+                state.evaluations[-1] = {**state.evaluations[-1], "sample": event.text}
             self._update()
         elif isinstance(event, Advice):
             state.advice.append(event)
@@ -222,7 +225,7 @@ class TrainingJob:
         elif isinstance(event, CheckpointSaved):
             self._log(Text("app.log_saved_best", path=event.path, best=event.best_path) if event.best_path
                       else Text("app.log_saved", path=event.path))
-            self._update(checkpoint=event.path)
+            self._update(checkpoint=event.path, saved_step=event.step)
         elif isinstance(event, Finished):
             self._log(event.message)
             if event.detail:

@@ -231,6 +231,8 @@ def build(page: Page, app) -> None:
                                               value="", allow_custom_value=True, label=label("sample_run"),
                                               info=label("sample_run_info"), elem_id="sample-run"))
     page.add("sample.checkpoint_info", gr.Markdown(elem_id="checkpoint-info"))
+    # Changed by the Train tab's stream each time the run saves (see ui.train_tab.FollowView).
+    page.add("sample.saved_marker", gr.Textbox(visible=False))
     with gr.Row():
         page.add("sample.refresh_button", gr.Button(label("refresh"), size="sm", elem_id="refresh-button"))
         page.add("sample.download_button", gr.DownloadButton(label("download"), size="sm", visible=False,
@@ -277,6 +279,8 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     tab_outputs = page.components_of(SampleTabView)
     page["sample.refresh_button"].click(refresh_sample_tab, picker, tab_outputs, api_visibility="private")
     picker.change(show_run, picker, page.components_of(RunView), api_visibility="private")
+    page["sample.saved_marker"].change(show_run, picker, page.components_of(RunView), api_visibility="private",
+                                       show_progress="hidden")
     page["sample.generate_button"].click(
         api(sample, ["prompt", *SAMPLING_FIELDS, "run_name", "precision"]),
         [page["sample.prompt"], *(page[f"sample.{name}"] for name in SAMPLING_FIELDS), picker,

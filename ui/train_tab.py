@@ -15,8 +15,9 @@ import uuid
 
 import gradio as gr
 
-from gpt import (choose_dtype, Config, ConfigError, count_parameters, estimate_training_memory, memory_problems,
-                 pick_device, PRESETS as PRESETS_BY_NAME, read_meta, settings, time_training_step)
+from gpt import (CheckpointError, choose_dtype, Config, ConfigError, count_parameters, estimate_training_memory,
+                 memory_problems, pick_device, PRESETS as PRESETS_BY_NAME, read_meta, settings, time_training_step)
+from gpt.checkpoint import load_checkpoint
 from gpt.locales import explain, text
 from gpt.plan import Plan
 
@@ -43,8 +44,10 @@ JobView = view("JobView", ["train.status", "train.progress", "train.plot", "trai
                            "train.train_button", "train.stop_button", "train.resume_button", "train.fresh_button"])
 # What following a run updates: the job's view, the controls (locked while it trains, showing the
 # config that really trains), and the Sample tab's run picker (a first checkpoint adds a run).
+HistoryView = view("HistoryView", ["train.history_step", "train.history_sample"])
+# A checkpoint saved changes sample.saved_marker, which has the Sample tab show it.
 FollowView = view("FollowView", [*JobView.names, *(f"train.{name}" for name in CONTROL_FIELDS), "train.preset",
-                                 "data.vocab_size", "sample.run_picker"])
+                                 "data.vocab_size", "sample.run_picker", *HistoryView.names, "sample.saved_marker"])
 SummaryView = view("SummaryView", ["train.summary", "train.problems"])
 UNCHANGED_IS_SKIPPED = ("train__latest_sample", "train__log", "train__train_button", "train__stop_button",
                         "train__resume_button", "train__fresh_button")
@@ -221,6 +224,7 @@ class TrainTab:
         time that training (often on the same two cores) would otherwise have.
         """
         seen_version, sent_controls, sent_runs, sent = -1, None, None, {}
+        sent_history, sent_saved = None, None
         plot_key, plot_sent_at = None, -math.inf
         while True:
             state = self.job.snapshot()
@@ -243,11 +247,48 @@ class TrainTab:
                     del frame["train__plot"]
                 else:
                     plot_key, plot_sent_at = new_points, now
-                yield FollowView.of(**frame, **locks, **picker)
+                # The samples by step follow the run (the newest shown), and each save is announced once.
+                history_key = (state.cfg.run_name if state.cfg else None, len(state.evaluations),
+                               state.evaluations[-1].get("sample") is not None if state.evaluations else False)
+                history = (self.history_view(state.cfg.run_name, None, language, follow_latest=True)._asdict()
+                           if state.cfg is not None and history_key != sent_history else {})
+                saved_key = f"{state.checkpoint}@{state.saved_step}"
+                saved = {"sample__saved_marker": saved_key} if state.saved_step is not None and \
+                    saved_key != sent_saved else {}
+                yield FollowView.of(**frame, **locks, **picker, **history, **saved)
                 seen_version, sent_controls, sent_runs = state.version, controls_key, runs
+                sent_history, sent_saved = history_key, saved_key
             if not state.active:
                 return
             await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
+
+    def history(self, run_name: str | None) -> list[dict]:
+        """The evaluations of the run that kept a sample: from the run training now, else from its checkpoint."""
+        state = self.job.snapshot()
+        if state.cfg is not None and state.cfg.run_name == (run_name or "") and state.evaluations:
+            entries = state.evaluations
+        else:
+            try:
+                entries = load_checkpoint(self.storage.run(run_name or "").checkpoint, mmap=True).get("history") or []
+            except (CheckpointError, ConfigError):  # no checkpoint yet, or a name that is not a run
+                entries = []
+        return [entry for entry in entries if entry.get("sample") is not None]
+
+    def history_view(self, run_name: str | None, step: float | None, language: str,
+                     follow_latest: bool = False) -> HistoryView:
+        """The step slider's range, and the sample kept at the evaluation at or before `step`."""
+        kept = self.history(run_name)
+        if not kept:
+            return HistoryView(gr.update(maximum=1, value=0, interactive=False), message("history_none", language))
+        last = kept[-1]["step"]
+        step = last if step is None or follow_latest else step
+        chosen = max((entry for entry in kept if entry["step"] <= step), key=lambda entry: entry["step"],
+                     default=kept[0])
+        bpb = chosen.get("val_bpb")
+        text = message("history_entry", language, step=chosen["step"], val_loss=chosen["val_loss"],
+                       val_bpb=f"{bpb:.3f}" if bpb is not None else "—", sample=chosen["sample"])
+        slider = gr.update(maximum=max(last, 1), interactive=True, **({"value": last} if follow_latest else {}))
+        return HistoryView(slider, text)
 
     def refusal_view(self, notice: str, viewer: str, language: str) -> FollowView:
         """The job's view with a refusal message in place of the status; the controls stay as they are."""
@@ -294,6 +335,12 @@ def build(page: Page, app) -> None:
     page.add("train.plot", gr.Plot(show_label=False, elem_id="loss-plot"))
     page.add("train.latest_sample", gr.Textbox(label=label("latest_sample"), lines=10, max_lines=20, interactive=False,
                                                elem_id="latest-sample"))
+    with gr.Accordion(label("history_title"), open=True, elem_id="history-section"):
+        page.add("train.history_step", gr.Slider(minimum=0, maximum=1, value=0, step=1, label=label("history_step"),
+                                                 info=label("history_step_info"), interactive=False,
+                                                 elem_id="history-step"))
+        page.add("train.history_sample", gr.Textbox(label=label("history_sample"), lines=8, max_lines=16,
+                                                    interactive=False, elem_id="history-sample"))
     page.add("train.log", gr.Textbox(label=label("log"), lines=8, max_lines=8, interactive=False, autoscroll=True,
                                      elem_id="train-log"))
 
@@ -363,6 +410,18 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
         api(follow, ["owner"]), owner, follow_outputs, concurrency_limit=None, api_visibility="private",
         show_progress="hidden")
+    def show_history(run_name, step, request: gr.Request = None):
+        return app.history_view(run_name, step, language_of(request))
+
+    def show_history_at(run_name, step, request: gr.Request = None):
+        return app.history_view(run_name, step, language_of(request)).train__history_sample
+
+    history_inputs = [page["train.run_name"], page["train.history_step"]]
+    page["train.history_step"].release(show_history_at, history_inputs, page["train.history_sample"],
+                                       api_visibility="private")
+    page["train.run_name"].change(show_history, history_inputs, page.components_of(HistoryView),
+                                  api_visibility="private", show_progress="hidden")
+    demo.load(show_history, history_inputs, page.components_of(HistoryView), api_visibility="private")
     demo.load(api(describe, api_names), inputs, summary_outputs, api_visibility="private", queue=False).then(
         api(describe_once_measured, api_names), inputs, summary_outputs, api_visibility="private",
         show_progress="hidden")

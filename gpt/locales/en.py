@@ -205,6 +205,11 @@ TEXTS = {
     'label.layer': 'layer',
     'label.head': 'head',
     'label.average_heads': 'average over heads',
+    'label.history_title': 'Samples by step: watch it learn',
+    'label.history_step': 'step',
+    'label.history_step_info': ('The same prompt and seed at every evaluation, from step 0 (before any update): '
+                                'first characters, then words, then the format of the text appear.'),
+    'label.history_sample': 'the sample at that step',
     'label.refresh': 'Refresh checkpoint',
     'label.download': 'Download ckpt.pt',
     'label.output': 'Generated text',
@@ -266,6 +271,8 @@ TEXTS = {
                           'Most surprising:\n\n{surprises}'),
     'app.attention_note': ('{tokens} tokens: each row is a token, and its colours show which earlier tokens it '
                            'attends to (each row adds up to 1).'),
+    'app.history_none': 'No samples kept yet: they appear at step 0 and at each evaluation of a run.',
+    'app.history_entry': 'step {step:,} · val loss {val_loss:.4f} · {val_bpb} bits per byte\n\n{sample}',
     'app.checkpoint_error': '**Cannot sample:** {message}',
     'app.sample_failed': ('**Generating stopped:** the model failed while sampling with {precision} '
                           'weights; the text so far is kept above. Try precision {suggestion}.'),

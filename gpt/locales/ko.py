@@ -197,6 +197,11 @@ TEXTS = {
     'label.layer': '레이어',
     'label.head': '헤드',
     'label.average_heads': '헤드 평균',
+    'label.history_title': '스텝별 샘플: 배우는 과정 보기',
+    'label.history_step': '스텝',
+    'label.history_step_info': ('평가할 때마다 같은 프롬프트와 시드로 쓴 샘플입니다 (0 스텝: 학습 전). 먼저 글자, 다음에 단어, '
+                                '그다음 글의 형식이 나타납니다.'),
+    'label.history_sample': '그 스텝의 샘플',
     'label.refresh': '체크포인트 새로고침',
     'label.download': 'ckpt.pt 내려받기',
     'label.output': '생성된 글',
@@ -251,6 +256,8 @@ TEXTS = {
     'app.score_summary': ('이 텍스트는 **바이트당 {bpb:.3f} 비트** ({bytes:,}바이트, 토큰 {tokens:,}개에 {bits:,.0f} 비트) · '
                           '체크포인트의 검증 값: 바이트당 **{val_bpb}** 비트\n\n가장 뜻밖인 부분:\n\n{surprises}'),
     'app.attention_note': '토큰 {tokens}개: 각 행은 한 토큰이고, 색은 그 토큰이 앞의 어느 토큰을 보는지 나타냅니다 (행마다 합은 1).',
+    'app.history_none': '아직 저장된 샘플이 없습니다. 학습하면 0 스텝과 평가할 때마다 생깁니다.',
+    'app.history_entry': '{step:,} 스텝 · 검증 손실 {val_loss:.4f} · 바이트당 {val_bpb} 비트\n\n{sample}',
     'app.checkpoint_error': '**샘플을 만들 수 없습니다:** {message}',
     'app.sample_failed': ('**생성이 멈췄습니다:** {precision} 가중치로 샘플링하다가 모델이 실패했습니다. 지금까지의 글은 위에 남아 있습니다. '
                           'precision을 {suggestion}(으)로 바꿔 보세요.'),

@@ -126,6 +126,16 @@ def archive_checkpoint(path: str | os.PathLike) -> Path | None:
     return target
 
 
+def load_weights(model: torch.nn.Module, checkpoint: dict, path: str | os.PathLike) -> None:
+    """Put the checkpoint's weights into the model; CheckpointError when they do not fit its config
+    (a file edited or assembled by hand: the names or shapes of its tensors differ from the model's)."""
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except (RuntimeError, KeyError, TypeError, AttributeError) as error:
+        reason = (_plain(str(error)).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise CheckpointError(Text("checkpoint.weights_do_not_fit", path=str(path), reason=reason)) from None
+
+
 def model_state(model: torch.nn.Module) -> dict:
     """The state dict without the prefix torch.compile adds, so compiled and eager runs share files."""
     return {key.removeprefix("_orig_mod."): value for key, value in model.state_dict().items()}

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint
+from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint, load_weights
 from .config import Config
 from .files import sync_folder, temporary_path, write_atomically
 from .locales import Text
@@ -66,7 +66,7 @@ def export_hf(checkpoint_file: str | os.PathLike, out_dir: str | os.PathLike,
     tokenizer_fingerprint = fingerprint(tokenizer)
     check_tokenizer(checkpoint, tokenizer_fingerprint, tok_path)
     model = GPT(cfg.replace(dropout=0.0))
-    model.load_state_dict(checkpoint["model"])  # bfloat16 or float16 tensors are cast into the float32 model
+    load_weights(model, checkpoint, checkpoint_file)  # bfloat16 or float16 tensors are cast into the float32 model
     model.float().eval()
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 from tokenizers import Tokenizer
 
-from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint
+from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint, load_weights
 from .device import INFERENCE_PRECISIONS, pick_inference_precision
 from .generate import generate
 from .model import GPT
@@ -87,7 +87,7 @@ def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike |
     tokenizer = load_tokenizer(tok_path)
     check_tokenizer(checkpoint, fingerprint(tokenizer), tok_path)
     model = GPT(cfg.replace(dropout=0.0))
-    model.load_state_dict(checkpoint["model"])
+    load_weights(model, checkpoint, checkpoint_file)
     device = torch.device(device)
     precision = precision or pick_inference_precision(device)
     model = for_inference(model.to(device), precision)

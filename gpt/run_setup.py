@@ -19,7 +19,7 @@ import torch
 from tokenizers import Tokenizer
 
 from .checkpoint import (ArchitectureMismatch, CheckpointError, architecture_differences, archive_checkpoint,
-                         check_tokenizer, checkpoint_config, load_checkpoint)
+                         check_tokenizer, checkpoint_config, load_checkpoint, load_weights)
 from .config import Config, ConfigError
 from .data import DataError, DataInfo, Progress, open_tokens, prepare_builtin, read_meta
 from .device import DtypeChoice, choose_dtype, enable_fast_matmul, pick_device, should_compile, use_cpu_cores
@@ -111,7 +111,7 @@ def set_up(cfg: Config, world: World, fresh: bool = False,
                   torch.amp.GradScaler(device.type, enabled=dtype.dtype == torch.float16),
                   resumed=resumed, archived=archived)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        load_weights(model, checkpoint, run.checkpoint)
         optimizer.load_state_dict(checkpoint["optim"])
         setup.step = int(checkpoint["step"])
         setup.history = list(checkpoint.get("history") or [])

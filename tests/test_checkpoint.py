@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -289,3 +290,21 @@ def test_archive_renames_and_never_deletes(tmp_path):
 
 def test_archive_of_nothing(tmp_path):
     assert archive_checkpoint(tmp_path / "ckpt.pt") is None
+
+
+def test_weights_that_do_not_fit_their_config_are_a_sentence_for_sampling_resuming_and_export(cfg, tmp_path):
+    """A checkpoint edited by hand: its config says one shape, its tensors have another."""
+    from conftest import run_training
+    from gpt.export import export_hf
+    from gpt.inference import load_model
+
+    run_training(cfg.replace(max_steps=10, eval_interval=10))
+    path = Path(cfg.out_dir) / "ckpt.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["model"] = {name: value[..., :1] if value.dim() else value for name, value in checkpoint["model"].items()}
+    torch.save(checkpoint, path)
+    for attempt in (lambda: load_model(path, cfg.tok_path), lambda: export_hf(path, tmp_path / "out"),
+                    lambda: run_training(cfg.replace(max_steps=20, eval_interval=10))):
+        with pytest.raises(CheckpointError, match="do not fit the model its config describes"):
+            attempt()
+    assert not (tmp_path / "out").exists()

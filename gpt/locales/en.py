@@ -316,6 +316,7 @@ TEXTS = {
     "checkpoint.missing": "no checkpoint at {path}; train a model first",
     "checkpoint.raw_pickle": ("refused to load {path}: it is a raw Python pickle, not a checkpoint of tensors and plain "
                               "data; such a file could run code"),
+    "checkpoint.weights_do_not_fit": "the weights in {path} do not fit the model its config describes ({reason}); the file was changed by hand or is damaged",
     "checkpoint.unsafe": ("refused to load {path}: it contains objects other than tensors and plain data, which could "
                           "run code ({reason})"),
     "checkpoint.corrupt": "{path} is not a readable checkpoint (corrupt: {reason})",

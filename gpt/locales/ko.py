@@ -298,6 +298,7 @@ TEXTS = {
     "checkpoint.missing": "{path}에 체크포인트가 없습니다. 먼저 모델을 학습하세요",
     "checkpoint.raw_pickle": ("{path}를 불러오지 않았습니다: 텐서와 일반 데이터로 된 체크포인트가 아니라 파이썬 pickle 파일이며, "
                               "이런 파일은 코드를 실행할 수 있습니다"),
+    "checkpoint.weights_do_not_fit": "{path}의 가중치가 설정에 적힌 모델과 맞지 않습니다 ({reason}). 파일이 직접 수정되었거나 손상되었습니다",
     "checkpoint.unsafe": ("{path}를 불러오지 않았습니다: 텐서와 일반 데이터 말고 코드를 실행할 수 있는 객체가 들어 있습니다 "
                           "({reason})"),
     "checkpoint.corrupt": "{path}는 읽을 수 있는 체크포인트가 아닙니다 (손상됨: {reason})",

@@ -57,6 +57,18 @@ def git_commit(folder: Path = PROJECT_FOLDER) -> tuple[str | None, bool]:
     return commit or None, bool(changes)
 
 
+def cpu_name() -> str:
+    """The processor's model name where the system tells it (Linux, macOS), else its architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def package_version() -> str:
     from . import __version__
     return __version__
@@ -73,8 +85,7 @@ def reproducibility_card(cfg: Config, device: torch.device, dtype_name: str, com
         "torch_version": str(torch.__version__),  # a TorchVersion would not load with weights_only
         "python_version": platform.python_version(),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or
-        platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "cpu_features": str(cpu_features()),
         "dtype": dtype_name,
         "compiled": compiled,

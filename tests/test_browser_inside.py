@@ -163,8 +163,7 @@ def test_tokens_with_alternatives_and_continue(page, locale):
     set_number(page, "#sample-max-new-tokens input[type=number]", 24)
     set_number(page, "#sample-seed input", 7)
     page.click("#inspect-button")
-    # (Either language until the inspect handler gets the visitor's language: see the xfail test below.)
-    wait_text(page, "#inspect-note", "Seed 7|시드 7")
+    wait_text(page, "#inspect-note", re.escape(texts["seed_note"]))
     tokens = page.locator("#inspect-tokens .score-token")
     assert tokens.count() >= 5
     assert tokens.first.get_attribute("role") == "button"
@@ -207,9 +206,6 @@ def test_tokens_with_alternatives_and_continue(page, locale):
     shoot(page, locale, "tokens_continued", "#inspect-section")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="ui/inside_view.py generate_token_by_token(prompt, *values, request=None): gradio injects "
-                          "gr.Request only into parameters before *values, so the handler always answers in English")
 def test_generate_token_by_token_answers_in_korean(browser, server):
     context = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
@@ -266,9 +262,6 @@ def test_attention_heatmap_and_another_head(page, locale):
     shoot(page, locale, "attention", "#attention-section")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="ui/train_tab.py: demo.load calls history_view with the slider's initial 0, so a page "
-                          "opened after a run shows step 0, not the latest sample")
 def test_samples_by_step_open_on_the_latest(browser, server):
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)

@@ -25,7 +25,7 @@ from gpt.probabilities import (InspectedToken, continue_with, inspect_generation
 
 from .i18n import label, label_text, language_of, message, say
 from .inside_plots import attention_figure
-from .page import Page, view
+from .page import Page, api, view
 
 InspectView = view("InspectView", ["sample.tokens", "sample.token_picker", "sample.alternatives",
                                    "sample.alternative_picker", "sample.inspect_note", "sample.inspection"])
@@ -87,10 +87,10 @@ class InsideView:
         if inspection is None or position is None or not 0 <= int(position) < len(inspection.tokens):
             return AlternativesView(gr.update(value=None, visible=False), gr.update(choices=[], value=None))
         token = inspection.tokens[int(position)]
-        rows = [[alternative.text, percent(alternative.prob), percent(alternative.raw_prob),
+        rows = [[piece_label(alternative.text), percent(alternative.prob), percent(alternative.raw_prob),
                  "✓" if alternative.id == token.id else ""] for alternative in token.alternatives]
         headers = [label_text(key, language) for key in ("alt_token", "alt_after", "alt_before", "alt_chosen")]
-        choices = [(f"{alternative.text} · {percent(alternative.prob)}", alternative.id)
+        choices = [(f"{piece_label(alternative.text)} · {percent(alternative.prob)}", alternative.id)
                    for alternative in token.alternatives if alternative.id != token.id]
         return AlternativesView(gr.update(value={"headers": headers, "data": rows}, visible=True),
                                 gr.update(choices=choices, value=choices[0][1] if choices else None))
@@ -231,8 +231,11 @@ def percent(probability: float) -> str:
 
 
 def piece_label(text: str) -> str:
-    """A token's text readable as a plot label: spaces and line breaks made visible."""
-    return text.replace(" ", "␣").replace("\n", "⏎")
+    """A token's text readable on its own (a plot label, a row of alternatives): spaces and line breaks
+    made visible; a token shown by its bytes ("<0xEC 0x9D>") stays as it is."""
+    if text.startswith("<0x") and text.endswith(">"):
+        return text
+    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +295,9 @@ def wire(page: Page, app, sampling_fields: tuple[str, ...], sampling_options) ->
         return app.choose_alternative(inspection, position, alternative, language_of(request))
 
     inspect_outputs = page.components_of(InspectView)
-    page["sample.inspect_button"].click(generate_token_by_token, [page["sample.prompt"], *settings, run, precision], inspect_outputs,
+    # Gradio gives the request only to a parameter before *values: api() declares them all by name.
+    page["sample.inspect_button"].click(api(generate_token_by_token, ["prompt", *sampling_fields, "run_name",
+                                                                      "precision"]), [page["sample.prompt"], *settings, run, precision], inspect_outputs,
                                         api_visibility="private", concurrency_limit=4)
     page["sample.tokens"].select(select_token, state, [page["sample.token_picker"],
                                                        *page.components_of(AlternativesView)],

@@ -410,8 +410,9 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
         api(follow, ["owner"]), owner, follow_outputs, concurrency_limit=None, api_visibility="private",
         show_progress="hidden")
-    def show_history(run_name, step, request: gr.Request = None):
-        return app.history_view(run_name, step, language_of(request))
+    def show_latest_history(run_name, step, request: gr.Request = None):
+        """On opening the page or naming another run: that run's newest sample by step."""
+        return app.history_view(run_name, None, language_of(request), follow_latest=True)
 
     def show_history_at(run_name, step, request: gr.Request = None):
         return app.history_view(run_name, step, language_of(request)).train__history_sample
@@ -419,9 +420,9 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     history_inputs = [page["train.run_name"], page["train.history_step"]]
     page["train.history_step"].release(show_history_at, history_inputs, page["train.history_sample"],
                                        api_visibility="private")
-    page["train.run_name"].change(show_history, history_inputs, page.components_of(HistoryView),
+    page["train.run_name"].change(show_latest_history, history_inputs, page.components_of(HistoryView),
                                   api_visibility="private", show_progress="hidden")
-    demo.load(show_history, history_inputs, page.components_of(HistoryView), api_visibility="private")
+    demo.load(show_latest_history, history_inputs, page.components_of(HistoryView), api_visibility="private")
     demo.load(api(describe, api_names), inputs, summary_outputs, api_visibility="private", queue=False).then(
         api(describe_once_measured, api_names), inputs, summary_outputs, api_visibility="private",
         show_progress="hidden")

@@ -74,7 +74,7 @@ def time_training(cfg, device, dtype, compiled: bool, warmup: int, steps: int) -
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     x, y = random_batch(cfg, device)
     return step_timings(lambda: train_step(runnable, optimizer, scaler, [(x, y)] * cfg.grad_accum_steps,
-                                           cfg.grad_clip, device, dtype).item(), warmup, steps)
+                                           cfg.grad_clip, device, dtype).loss.item(), warmup, steps)
 
 
 def time_reference_training(cfg, device, warmup: int, steps: int) -> list[float]:

@@ -65,9 +65,9 @@ def check_training(folder: Path, device: str, dtype: str, steps: int) -> dict:
     losses = {int(step): float(val) for step, _, val in EVAL_LINE.findall(first.stdout + (resumed.stdout if resumed else ""))}
     return outcome(resumed, seconds + more_seconds,
                    announced=f", {dtype} (as requested)" in first.stdout,
-                   samples=first.stdout.count("--- sample at step") == 2,
+                   samples=first.stdout.count("--- sample at step") == 3,  # step 0 and two evaluations
                    resumed=bool(resumed) and f"resuming from step {steps}" in resumed.stdout,
-                   learned=len(losses) == 3 and losses[max(losses)] < losses[min(losses)],
+                   learned=len(losses) == 4 and losses[max(losses)] < losses[min(losses)],
                    val_losses=losses)
 
 

@@ -220,7 +220,7 @@ def test_train_stop_and_sample_in_english_then_korean(server, browser):
     assert page.inner_text("#train-button").strip() == texts["train"]
     assert page.inner_text("#stop-button").strip() == texts["stop"]
     assert "n_layer (층 수)" in body and "모델" in body
-    assert [tab.strip() for tab in page.get_by_role("tab").all_inner_texts()] == ["학습", "데이터", "샘플"]
+    assert [tab.strip() for tab in page.get_by_role("tab").all_inner_texts()] == ["학습", "데이터", "샘플", "실행 비교"]
     configure(page, n_layer=2)
     shoot(page, "ko-KR", "1-configured")
 

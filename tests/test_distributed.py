@@ -45,7 +45,7 @@ def test_two_processes_match_one_and_resume(tmp_path, prepared):
     alone = evaluations(train(single))
     together_result = train(double, processes=2)
     together = evaluations(together_result)
-    assert sorted(alone) == sorted(together) == [10, 20, 30]
+    assert sorted(alone) == sorted(together) == [0, 10, 20, 30]  # step 0: before any update
     for step in alone:
         for one, two in zip(alone[step], together[step]):
             assert abs(one - two) < 2e-3, (step, alone[step], together[step])
@@ -65,8 +65,8 @@ def test_two_processes_match_one_and_resume(tmp_path, prepared):
 def test_two_processes_train_sample_and_resume_in_a_smaller_type(tmp_path, prepared, dtype):
     copy_data(prepared, tmp_path)
     first = train(tmp_path, "--dtype", dtype, "--sample_every_eval", "true", "--max_steps", "20", processes=2)
-    assert sorted(evaluations(first)) == [10, 20]
+    assert sorted(evaluations(first)) == [0, 10, 20]
     assert f", {dtype} (as requested)" in first.stdout and "x 2 processes" in first.stdout
-    assert first.stdout.count("--- sample at step") == 2  # rank 0 samples, in that type
+    assert first.stdout.count("--- sample at step") == 3  # rank 0 samples, in that type (at 0, 10 and 20)
     resumed = train(tmp_path, "--dtype", dtype, "--sample_every_eval", "true", "--max_steps", "30", processes=2)
     assert "resuming from step 20" in resumed.stdout and sorted(evaluations(resumed)) == [30]

@@ -88,8 +88,8 @@ def test_train_streams_step_progress_until_done(client, idle):
     assert job.status().success
     assert len(outputs) >= 2, [o[0] for o in outputs]
     for output in outputs:
-        # status, progress, plot, sample, log, 21 controls (tensorboard last), preset, vocab_size, run picker,
-        # the step slider and its sample, the Sample tab's saved-checkpoint marker
+        # status, progress, sample, log, the plot's marker, 21 controls (tensorboard last), preset, vocab_size,
+        # run picker, the step slider and its sample, the Sample tab's saved-checkpoint marker (the plot: /plot)
         assert len(output) == 32
 
     statuses = [output[0] for output in outputs]
@@ -100,12 +100,13 @@ def test_train_streams_step_progress_until_done(client, idle):
     progress = outputs[-1][1]
     assert 'value="1.0000"' in progress and "step 200 / 200" in progress
 
-    traces = plot_traces(outputs[-1][2])
+    # The plot streams on its own (/plot); once the run is over it is the finished run's, once.
+    traces = plot_traces(client.predict(api_name="/plot"))
     assert set(traces) == {"train loss (batch)", "train loss (eval)", "val loss"}
     assert traces["train loss (batch)"]["x"][-1] == 200 and len(traces["train loss (batch)"]["x"]) == 20
     assert traces["val loss"]["x"] == [0, 100, 200]  # step 0: before any update
-    assert outputs[-1][3].startswith("[step 200]\n")
-    assert "reached max_steps (200)" in outputs[-1][4]
+    assert outputs[-1][2].startswith("[step 200]\n")
+    assert "reached max_steps (200)" in outputs[-1][3]
 
     # While the run is active the controls are locked and show the running config; then unlocked.
     first_locks = outputs[0][5:-4]
@@ -277,7 +278,7 @@ def test_a_korean_client_gets_korean_messages(server, idle):
 def test_train_and_sample_in_each_number_type_through_the_api(client, idle, dtype):
     outputs = list(client.submit(**train_args(dtype=dtype, max_steps=20, eval_interval=10, run_name=f"type-{dtype}",
                                               resume_mode="fresh"), api_name="/train"))
-    status, log, sample = outputs[-1][0], outputs[-1][4], outputs[-1][3]
+    status, log, sample = outputs[-1][0], outputs[-1][3], outputs[-1][2]  # (the plot streams on /plot)
     assert status.startswith("Done: reached max_steps (20)"), status
     assert f"({dtype}: as requested)" in log and "CPU features: avx2 " in log
     assert sample.startswith("[step 20]\n")

@@ -442,6 +442,10 @@ ROWS = [
 ]
 
 
+def without_logs(files: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in files.items() if "tensorboard" not in Path(name).parts}
+
+
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name) for row in ROWS])
 def test_bad_input_in_the_browser(row: Row, visit: Visit):
     storage = [visit.world / "data", visit.world / "checkpoints"]
@@ -459,7 +463,8 @@ def test_bad_input_in_the_browser(row: Row, visit: Visit):
         visit.page.screenshot(path=str(ROW_SCREENSHOTS / f"{ROWS.index(row) + 1:02d}-{row.name}.png"), full_page=True)
         assert not visit.trainer.job.snapshot().active
         assert_untouched(visit.world, before)
-        assert digest(visit.world) == before, "a file appeared in the storage"
+        # A run that started and then diverged keeps its TensorBoard log: a record of what happened, not data.
+        assert without_logs(digest(visit.world)) == without_logs(before), "a file appeared in the storage"
         assert digest(visit.inputs) == user_files, "the user's own files changed"
     finally:
         for folder in storage:  # put back what the row broke; nothing else may have changed

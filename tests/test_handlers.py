@@ -208,7 +208,7 @@ def test_follow_yields_the_finished_view_once_and_returns(app):
     views = asyncio.run(collect())
     assert len(views) == 1
     # The job's view, the controls, preset, vocab size, run picker, step slider and its sample, saved marker.
-    assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 6
+    assert len(views[0]) == 9 + len(CONTROL_FIELDS) + 6  # the plot has its own stream (follow_plot), a marker here
     assert "Done: reached max_steps (10)" in views[0][0]
     assert all(update_of(lock)["interactive"] is True for lock in views[0][9:-4])
     assert update_of(views[0][-4])["choices"] == [("(default)", "")]  # the Sample tab's run picker

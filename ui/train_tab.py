@@ -45,8 +45,12 @@ JobView = view("JobView", ["train.status", "train.progress", "train.plot", "trai
 # What following a run updates: the job's view, the controls (locked while it trains, showing the
 # config that really trains), and the Sample tab's run picker (a first checkpoint adds a run).
 HistoryView = view("HistoryView", ["train.history_step", "train.history_sample"])
-# A checkpoint saved changes sample.saved_marker, which has the Sample tab show it.
-FollowView = view("FollowView", [*JobView.names, *(f"train.{name}" for name in CONTROL_FIELDS), "train.preset",
+# A checkpoint saved changes sample.saved_marker, which has the Sample tab show it. The plot is
+# not among them: the page redraws a plot whenever the event that outputs it sends anything,
+# even for other outputs (a headless Chromium spent 1.6 of 12 s doing so), so it has its own
+# stream (`follow_plot`), started by train.plot_marker, which changes when a new run shows up.
+FollowView = view("FollowView", [*(name for name in JobView.names if name != "train.plot"), "train.plot_marker",
+                                 *(f"train.{name}" for name in CONTROL_FIELDS), "train.preset",
                                  "data.vocab_size", "sample.run_picker", *HistoryView.names, "sample.saved_marker"])
 SummaryView = view("SummaryView", ["train.summary", "train.problems"])
 UNCHANGED_IS_SKIPPED = ("train__latest_sample", "train__log", "train__train_button", "train__stop_button",
@@ -219,13 +223,12 @@ class TrainTab:
     async def follow(self, viewer: str, language: str):
         """Yield the run's FollowView once a second while it changes, until it is no longer active.
 
-        What did not change is not sent again (gr.skip()), and the plot at most every PLOT_SECONDS
-        while the run goes on: every update costs the server, and the browser that redraws it, CPU
-        time that training (often on the same two cores) would otherwise have.
+        What did not change is not sent again (gr.skip()); the plot comes from `follow_plot`: every
+        update costs the server, and the browser that redraws it, CPU time that training (often on
+        the same two cores) would otherwise have.
         """
         seen_version, sent_controls, sent_runs, sent = -1, None, None, {}
-        sent_history, sent_saved = None, None
-        plot_key, plot_sent_at = None, -math.inf
+        sent_history, sent_saved, sent_run = None, None, None
         while True:
             state = self.job.snapshot()
             if state.version != seen_version:
@@ -241,12 +244,7 @@ class TrainTab:
                         del frame[name]
                     else:
                         sent[name] = frame[name]
-                now = time.monotonic()
-                new_points = (len(state.train_losses), len(state.evaluations), state.max_steps)
-                if new_points == plot_key or (state.active and now - plot_sent_at < PLOT_SECONDS):
-                    del frame["train__plot"]
-                else:
-                    plot_key, plot_sent_at = new_points, now
+                del frame["train__plot"]
                 # The samples by step follow the run (the newest shown), and each save is announced once.
                 history_key = (state.cfg.run_name if state.cfg else None, len(state.evaluations),
                                state.evaluations[-1].get("sample") is not None if state.evaluations else False)
@@ -255,9 +253,28 @@ class TrainTab:
                 saved_key = f"{state.checkpoint}@{state.saved_step}"
                 saved = {"sample__saved_marker": saved_key} if state.saved_step is not None and \
                     saved_key != sent_saved else {}
-                yield FollowView.of(**frame, **locks, **picker, **history, **saved)
+                run = {"train__plot_marker": f"{state.started_at}"} if state.started_at != sent_run else {}
+                yield FollowView.of(**frame, **locks, **picker, **history, **saved, **run)
                 seen_version, sent_controls, sent_runs = state.version, controls_key, runs
-                sent_history, sent_saved = history_key, saved_key
+                sent_history, sent_saved, sent_run = history_key, saved_key, state.started_at
+            if not state.active:
+                return
+            await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
+
+    def plot_view(self, language: str):
+        state = self.job.snapshot()
+        return loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
+
+    async def follow_plot(self, language: str):
+        """Yield the loss plot when it has new points, at most every PLOT_SECONDS, until the run ends."""
+        sent_key, sent_at = None, -math.inf
+        while True:
+            state = self.job.snapshot()
+            key = (state.started_at, len(state.train_losses), len(state.evaluations), state.max_steps)
+            now = time.monotonic()
+            if key != sent_key and (not state.active or now - sent_at >= PLOT_SECONDS):
+                yield loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
+                sent_key, sent_at = key, now
             if not state.active:
                 return
             await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
@@ -309,7 +326,7 @@ def build(page: Page, app) -> None:
     def controls_of(group: str) -> None:
         for setting in TRAIN_SETTINGS:
             if setting.control.group == group:
-                page.add(f"train.{setting.name}", control_for(setting, preset_values.get(setting.name, ""),
+                page.add(f"train.{setting.name}", control_for(setting, preset_values.get(setting.name, setting.default),
                                                               elem_id=setting.name))
 
     with gr.Row():
@@ -333,6 +350,7 @@ def build(page: Page, app) -> None:
     page.add("train.progress", gr.HTML(elem_id="train-progress-box"))
     gr.Markdown(label("plot"))
     page.add("train.plot", gr.Plot(show_label=False, elem_id="loss-plot"))
+    page.add("train.plot_marker", gr.Textbox(visible=False))  # see FollowView
     page.add("train.latest_sample", gr.Textbox(label=label("latest_sample"), lines=10, max_lines=20, interactive=False,
                                                elem_id="latest-sample"))
     with gr.Accordion(label("history_title"), open=True, elem_id="history-section"):
@@ -384,6 +402,13 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
         async for frame in app.follow(token or "", language_of(request)):
             yield frame
 
+    async def follow_plot(marker, request: gr.Request = None):
+        async for figure in app.follow_plot(language_of(request)):
+            yield figure
+
+    def plot_now(request: gr.Request = None):
+        return app.plot_view(language_of(request))
+
     def stop(token, request: gr.Request = None):
         return app.stop_training(token or "", language_of(request))
 
@@ -401,6 +426,8 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
                                       [*inputs, resume_mode if mode is None else gr.State(mode), owner],
                                       follow_outputs, concurrency_limit=None,
                                       api_name="train" if mode is None else False, show_progress="hidden")
+    page["train.plot_marker"].change(follow_plot, page["train.plot_marker"], page["train.plot"],
+                                     concurrency_limit=None, api_visibility="private", show_progress="hidden")
     page["train.stop_button"].click(api(stop, ["owner"]), owner, page["train.status"], api_name="stop",
                                     concurrency_limit=None)
 
@@ -410,6 +437,8 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
         api(follow, ["owner"]), owner, follow_outputs, concurrency_limit=None, api_visibility="private",
         show_progress="hidden")
+    # The plot as the page opens (also the /plot API: the loss plot of the run going on, or of the last one).
+    demo.load(plot_now, None, page["train.plot"], api_name="plot", show_progress="hidden")
     def show_latest_history(run_name, step, request: gr.Request = None):
         """On opening the page or naming another run: that run's newest sample by step."""
         return app.history_view(run_name, None, language_of(request), follow_latest=True)

@@ -285,3 +285,31 @@ def test_train_and_sample_in_each_number_type_through_the_api(client, idle, dtyp
     text, note = client.predict(prompt="", temperature=0.9, top_k=50, top_p=1.0, max_new_tokens=12, seed=1,
                                 run_name=f"type-{dtype}", precision=dtype, api_name="/sample")
     assert text.strip() and note == ""
+
+
+def test_inspect_score_and_runs_through_the_api(client, idle):
+    list(client.submit(**train_args(max_steps=20, eval_interval=10, run_name="api-inspect", resume_mode="fresh"),
+                       api_name="/train"))
+    tokens = client.predict(prompt="We build", temperature=0.9, top_k=50, top_p=1.0, max_new_tokens=8, seed=3,
+                            run_name="api-inspect", api_name="/inspect")
+    assert len(tokens) == 8
+    for token in tokens:
+        assert set(token) >= {"text", "id", "prob", "raw_prob", "alternatives"}
+        probabilities = [a["raw_prob"] for a in token["alternatives"]]
+        assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == 10
+        same = [a for a in token["alternatives"] if a["id"] == token["id"]]
+        assert not same or (same[0]["prob"], same[0]["raw_prob"]) == (token["prob"], token["raw_prob"])
+    again = client.predict(prompt="We build", temperature=0.9, top_k=50, top_p=1.0, max_new_tokens=8, seed=3,
+                           run_name="api-inspect", api_name="/inspect")
+    assert [t["id"] for t in again] == [t["id"] for t in tokens]  # the same seed, the same text
+
+    score = client.predict(text="서울 근무 We build a product", run_name="api-inspect", api_name="/score")
+    assert score["bytes"] == len("서울 근무 We build a product".encode("utf-8"))
+    assert abs(score["bits_per_byte"] - score["total_bits"] / score["bytes"]) < 1e-9
+    assert abs(sum(t["bits"] for t in score["tokens"]) - score["total_bits"]) < 1e-6
+
+    runs = client.predict(api_name="/runs")
+    named = next(run for run in runs if run["name"] == "api-inspect")
+    assert named["step"] == 20 and [point["step"] for point in named["curve"]] == [0, 10, 20]
+    with pytest.raises(Exception, match="no checkpoint|Cannot sample"):
+        client.predict(text="hello", run_name="no-such-run", api_name="/score")

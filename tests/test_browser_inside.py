@@ -15,10 +15,8 @@ Screenshots of each view go to tests/screenshots/inside_<view>_<en|ko>.png (giti
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
@@ -26,7 +24,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import pytest  # noqa: E402
 
 from conftest import TEST_VOCAB_SIZE, launched_app, run_training  # noqa: E402
-from test_app_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, missing_browser  # noqa: E402
+import test_app_browser  # noqa: E402
+from test_app_browser import SCREENSHOTS, open_page  # noqa: E402
 
 LOCALES = ("en-US", "ko-KR")
 STEPS = 30
@@ -70,19 +69,8 @@ def server(tmp_path_factory, prepared):
         yield trainer, url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).is_file():
-        missing_browser(f"{CHROMIUM} is not installed (apt-get install chromium fonts-nanum)")
-    if importlib.util.find_spec("playwright") is None:
-        missing_browser("the playwright package is not installed (pip install playwright; no `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+# Chromium launched once (a module fixture): skipped without it, a failure on CI, as in test_app_browser.py.
+browser = test_app_browser.browser
 
 
 @pytest.fixture(params=LOCALES)
@@ -93,11 +81,7 @@ def locale(request) -> str:
 @pytest.fixture
 def page(browser, server, locale):
     """A new visitor's page in that language, opened on the Train tab."""
-    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    opened = context.new_page()
-    opened.goto(server[1])
-    opened.wait_for_selector("#train-button")
+    context, opened = open_page(browser, server[1], locale)
     yield opened
     context.close()
 
@@ -207,11 +191,8 @@ def test_tokens_with_alternatives_and_continue(page, locale):
 
 
 def test_generate_token_by_token_answers_in_korean(browser, server):
-    context = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
+    context, page = open_page(browser, server[1], "ko-KR")
     try:
-        page = context.new_page()
-        page.goto(server[1])
         open_sample_tab(page, "ko-KR")
         set_number(page, "#sample-seed input", 7)
         page.click("#inspect-button")
@@ -263,11 +244,8 @@ def test_attention_heatmap_and_another_head(page, locale):
 
 
 def test_samples_by_step_open_on_the_latest(browser, server):
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
+    context, page = open_page(browser, server[1], "en-US")
     try:
-        page = context.new_page()
-        page.goto(server[1])
         page.wait_for_function(f"document.querySelector('#history-step input[type=range]')?.max === '{STEPS}'")
         wait_text(page, "#history-sample textarea", "^step [0-9]+ ·", value=True)
         assert page.input_value("#history-sample textarea").startswith(TEXTS["en-US"]["history_last"])

@@ -21,7 +21,7 @@ from gpt.sampling import SamplingOptions
 from gpt.text import INVISIBLE_CONTROLS, token_bytes_table
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
 from gpt.train import estimate_loss
-from ui.inside_plots import attention_figure, probability_color, surprise_color, unique_labels
+from ui.inside_plots import attention_figure, surprise_strength, unique_labels
 
 KOREAN = ("채용 공고: 백엔드 개발자를 모집합니다. 서울 근무, 경력 3년 이상 우대합니다! "
           "😀 함께 성장해요.")
@@ -368,8 +368,6 @@ def test_attention_figure_shows_every_weight_under_its_tokens(lively, tokenizer,
         attention_figure(maps, labels[:-1], layer=0, head=0)
 
 
-def test_colours_go_from_unlikely_to_sure_and_from_expected_to_surprising():
-    assert probability_color(0.0) == "hsl(0, 75%, 85%)" and probability_color(1.0) == "hsl(120, 75%, 85%)"
-    assert probability_color(2.0) == probability_color(1.0)
-    assert surprise_color(0.0, 600) == "rgba(220, 53, 69, 0.00)"
-    assert surprise_color(math.log2(600), 600) == surprise_color(50.0, 600) == "rgba(220, 53, 69, 1.00)"
+def test_surprise_goes_from_expected_to_a_random_guess():
+    assert surprise_strength(0.0, 600) == 0.0
+    assert surprise_strength(math.log2(600), 600) == surprise_strength(50.0, 600) == 1.0

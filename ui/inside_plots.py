@@ -1,4 +1,4 @@
-"""Pictures of what happens inside the model: attention heatmaps, and colours for probabilities and surprise.
+"""Pictures of what happens inside the model: attention heatmaps, readable token labels, how surprising a token is.
 
 The numbers come from `gpt.attention_maps` and `gpt.probabilities`; this module only draws them.
 A heatmap's rows are the query tokens (the one looking), its columns the key tokens (the ones
@@ -13,8 +13,8 @@ from typing import Sequence
 import plotly.graph_objects as go
 import torch
 
-# Characters a tick label cannot show as themselves.
-_SHOWN_AS = str.maketrans({"\n": "↵", "\t": "⇥", "\r": "␍"})
+# Characters a label cannot show as themselves.
+SHOWN_AS = str.maketrans({"\n": "↵", "\t": "⇥", "\r": "␍"})
 
 
 def attention_figure(maps: torch.Tensor, token_labels: Sequence[str], layer: int, head: int | None,
@@ -50,18 +50,11 @@ def attention_figure(maps: torch.Tensor, token_labels: Sequence[str], layer: int
 
 def unique_labels(token_labels: Sequence[str]) -> list[str]:
     """"position text" for each token, with newlines and tabs made visible."""
-    return [f"{position} {label.translate(_SHOWN_AS)}" for position, label in enumerate(token_labels)]
+    return [f"{position} {label.translate(SHOWN_AS)}" for position, label in enumerate(token_labels)]
 
 
-def probability_color(prob: float) -> str:
-    """A CSS background for a token the sampler gave probability `prob`: red when unlikely, green when sure."""
-    prob = min(max(prob, 0.0), 1.0)
-    return f"hsl({120 * prob:.0f}, 75%, 85%)"
-
-
-def surprise_color(bits: float, vocab_size: int) -> str:
-    """A CSS background for a token that cost `bits`: clear when expected, full red at what a random guess
-    costs (log2 of the vocabulary size) and beyond."""
+def surprise_strength(bits: float, vocab_size: int) -> float:
+    """How surprising a token that cost `bits` is, from 0 (expected) to 1: what a random guess costs
+    (log2 of the vocabulary size) and beyond."""
     random_guess_bits = math.log2(vocab_size) if vocab_size > 1 else 1.0
-    strength = min(max(bits / random_guess_bits, 0.0), 1.0)
-    return f"rgba(220, 53, 69, {strength:.2f})"
+    return min(max(bits / random_guess_bits, 0.0), 1.0)

@@ -24,7 +24,7 @@ from gpt.probabilities import (InspectedToken, continue_with, inspect_generation
                                to_json, token_texts)
 
 from .i18n import label, label_text, language_of, message, say
-from .inside_plots import attention_figure
+from .inside_plots import SHOWN_AS, attention_figure, surprise_strength
 from .page import Page, api, view
 
 InspectView = view("InspectView", ["sample.tokens", "sample.token_picker", "sample.alternatives",
@@ -150,12 +150,11 @@ class InsideView:
         if problem:
             return ScoreView([], problem)
         score = score_text(loaded.model, loaded.tokenizer, text)
-        ceiling = loaded.model.cfg.vocab_size.bit_length()  # about log2(vocab): what a random guess costs
         units, pending = [], 0.0
         for token in score.tokens:  # tokens sharing a character are shown, and cost, together
             pending += token.bits
             if not token.joined_with_next:
-                units.append((token.text, round(min(pending / ceiling, 1.0), 3)))
+                units.append((token.text, round(surprise_strength(pending, loaded.model.cfg.vocab_size), 3)))
                 pending = 0.0
         val_bpb = loaded.checkpoint_info.get("val_bpb")
         surprises = "\n".join(f"{index}. `{surprise.text!r}` {surprise.bits:.1f} {label_text('bits', language)}"
@@ -235,7 +234,7 @@ def piece_label(text: str) -> str:
     made visible; a token shown by its bytes ("<0xEC 0x9D>") stays as it is."""
     if text.startswith("<0x") and text.endswith(">"):
         return text
-    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
+    return text.replace(" ", "␣").translate(SHOWN_AS)
 
 
 # ---------------------------------------------------------------------------------------------

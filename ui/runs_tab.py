@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from gpt import CheckpointError, ConfigError
 from gpt.run import RunSummary, delete_run, summarize
 
-from .i18n import label, label_text, language_of, message, say
+from .i18n import duration, label, label_text, language_of, message, say
 from .page import Page, view
 from .train_tab import human_count
 
@@ -61,7 +61,7 @@ class RunsTab:
             rows.append([s.name or label_text("default_run", language), s.step,
                          round(s.val_loss, 4) if s.val_loss is not None else None,
                          round(s.val_bpb, 3) if s.val_bpb is not None else None, human_count(s.parameters),
-                         human_count(s.tokens_seen), _duration(s.wall_seconds), s.precision, saved])
+                         human_count(s.tokens_seen), duration(s.wall_seconds), s.precision, saved])
         headers = [label_text(f"runs_column_{column}", language) for column in COLUMNS]
         return gr.update(value={"headers": headers, "data": rows})
 
@@ -104,14 +104,6 @@ class RunsTab:
     @staticmethod
     def _shown(name: str, language: str) -> str:
         return name or label_text("default_run", language)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
 
 
 def runs_figure(summaries: list[RunSummary], x_axis: str, language: str) -> go.Figure:

@@ -260,6 +260,9 @@ def history_text(page, pattern: str) -> str:
 def test_samples_by_step_slider(page, locale):
     texts = TEXTS[locale]
     step = re.escape(texts["history_first"]).replace("0", "{}")
+    # The run's view comes once the page opens (its status, and the newest sample by step with it);
+    # only then is the slider the visitor's to move.
+    page.wait_for_function("document.querySelector('#train-status')?.innerText.trim().length > 0")
     # A sample is kept at step 0 and at each evaluation: the slider spans the run.
     page.wait_for_function(f"document.querySelector('#history-step input[type=range]')?.max === '{STEPS}'")
     history_text(page, re.escape(texts["history_first"]).replace("0", r"\d+"))

@@ -23,7 +23,6 @@ from gpt.export import ExportError, export_hf_zip
 from gpt.locales import Text
 from gpt.reproducibility import describe, retrain_command
 
-
 from . import inside_view
 from .controls import control_for
 from .i18n import label, label_text, language_of, message, say

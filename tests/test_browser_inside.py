@@ -267,15 +267,16 @@ def test_samples_by_step_slider(page, locale):
     page.wait_for_function(f"document.querySelector('#history-step input[type=range]')?.max === '{STEPS}'")
     history_text(page, re.escape(texts["history_first"]).replace("0", r"\d+"))
 
-    # The number box: the slider's release event fires when the box loses focus.
+    # The number box: the slider's release event fires when the box loses focus. Each move goes to a
+    # step whose text differs from the one shown, so each wait proves its own release was answered.
     box = page.locator("#history-step input[type=number]")
+    box.fill("15")
+    box.press("Tab")
+    history_text(page, "^" + step.format(10))  # the evaluation at or before the chosen step
     box.fill(str(STEPS))
     box.press("Tab")
     last = history_text(page, "^" + re.escape(texts["history_last"]))
     assert len(last.split("\n\n", 1)) == 2, last  # the heading, then the sample
-    box.fill("15")
-    box.press("Tab")
-    history_text(page, "^" + step.format(10))  # the evaluation at or before the chosen step
 
     # The range itself: pressed at its left end and released (the mouse's way).
     slider = page.locator("#history-step input[type=range]")

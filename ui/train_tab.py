@@ -434,11 +434,9 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
     def remember_owner(token):
         return token or uuid.uuid4().hex
 
-    demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
-        api(follow, ["owner"]), owner, follow_outputs, concurrency_limit=None, api_visibility="private",
-        show_progress="hidden")
     # The plot as the page opens (also the /plot API: the loss plot of the run going on, or of the last one).
     demo.load(plot_now, None, page["train.plot"], api_name="plot", show_progress="hidden")
+
     def show_latest_history(run_name, step, request: gr.Request = None):
         """On opening the page or naming another run: that run's newest sample by step."""
         return app.history_view(run_name, None, language_of(request), follow_latest=True)
@@ -447,11 +445,19 @@ def wire(page: Page, app, owner, demo: gr.Blocks) -> None:
         return app.history_view(run_name, step, language_of(request)).train__history_sample
 
     history_inputs = [page["train.run_name"], page["train.history_step"]]
+    # "always_last": a release while the previous one is answered is not dropped (Gradio's default for
+    # release is "once"); the step the visitor let go at last is the one shown.
     page["train.history_step"].release(show_history_at, history_inputs, page["train.history_sample"],
-                                       api_visibility="private")
+                                       api_visibility="private", trigger_mode="always_last")
     page["train.run_name"].change(show_latest_history, history_inputs, page.components_of(HistoryView),
                                   api_visibility="private", show_progress="hidden")
-    demo.load(show_latest_history, history_inputs, page.components_of(HistoryView), api_visibility="private")
+    # The page's samples by step come before the run's stream starts: once the run's status shows,
+    # nothing from the page's opening can overwrite a step the visitor has chosen.
+    demo.load(remember_owner, owner, owner, api_visibility="private", queue=False).then(
+        show_latest_history, history_inputs, page.components_of(HistoryView), api_visibility="private",
+        show_progress="hidden").then(
+        api(follow, ["owner"]), owner, follow_outputs, concurrency_limit=None, api_visibility="private",
+        show_progress="hidden")
     demo.load(api(describe, api_names), inputs, summary_outputs, api_visibility="private", queue=False).then(
         api(describe_once_measured, api_names), inputs, summary_outputs, api_visibility="private",
         show_progress="hidden")

@@ -30,13 +30,16 @@ class KVCache:
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
+        # Each layer's (B, nh, block_size, hs) view, made once: a token's update then slices only time.
+        self._layers = list(zip(self.keys.unbind(0), self.values.unbind(0)))
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store the new keys and values of one layer; return all of them so far."""
-        end = self.length + k.size(2)
-        self.keys[layer, :, :, self.length:end] = k
-        self.values[layer, :, :, self.length:end] = v
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        keys, values = self._layers[layer]
+        start, new = self.length, k.size(2)
+        keys.narrow(2, start, new).copy_(k)
+        values.narrow(2, start, new).copy_(v)
+        return keys.narrow(2, 0, start + new), values.narrow(2, 0, start + new)
 
     def advance(self, new_tokens: int) -> None:
         self.length += new_tokens
@@ -72,34 +75,43 @@ def generate_steps(
     model.eval()
     block_size = model.cfg.block_size
     device = next(model.parameters()).device
-    context = torch.tensor([prompt_ids[-block_size:]], dtype=torch.long, device=device)  # (1, T)
+    ids = list(prompt_ids[-block_size:])  # the window the model sees, as plain ints
     # Keys and values come out in the autocast type, or else in the weights' own type.
     cache_dtype = dtype if dtype != torch.float32 else next(model.parameters()).dtype
     cache = KVCache(model, 1, device, cache_dtype) if use_cache else None
+    forward_one_token = model.one_token_forward() if use_cache else None
 
-    def next_logits(tokens: torch.Tensor) -> torch.Tensor:
+    def next_logits(tokens: torch.Tensor, one_new_token: bool = False) -> torch.Tensor:
         # Every mode is entered and left within one call, never held across a `yield`: leaving
         # inference mode restores the thread's dispatch state, which silently switched off an
         # autocast entered inside it, and the caller may change modes between two tokens.
         with torch.inference_mode(), autocast(device, dtype):
-            return model(tokens, cache=cache)[0][:, -1, :]
+            if one_new_token:
+                return forward_one_token(tokens, cache).float()
+            return model(tokens, cache=cache)[0][:, -1, :].float()
+
+    def as_tensor(window: list[int]) -> torch.Tensor:
+        return torch.tensor([window], dtype=torch.long, device=device)  # (1, T)
 
     try:
-        logits = next_logits(context)
+        logits = next_logits(as_tensor(ids))
         for produced in range(1, options.max_new_tokens + 1):
             next_id = pick_next_token(logits, options, generator)  # (1, 1)
-            yield GenerationStep(int(next_id), logits[0].float())
+            token_id = int(next_id)
+            yield GenerationStep(token_id, logits[0])
             if produced == options.max_new_tokens:
                 break
-            context = torch.cat([context, next_id], dim=1)[:, -block_size:]
+            ids.append(token_id)
             if cache is None:
-                logits = next_logits(context)
+                del ids[:-block_size]
+                logits = next_logits(as_tensor(ids))
             elif cache.length == block_size:
                 # Positions end at block_size: start again from the last half window.
+                del ids[:-(block_size // 2)]
                 cache.reset()
-                logits = next_logits(context[:, -(block_size // 2):])
+                logits = next_logits(as_tensor(ids))
             else:
-                logits = next_logits(next_id)
+                logits = next_logits(next_id, one_new_token=True)
     finally:
         model.train(was_training)
 

@@ -163,6 +163,42 @@ def test_kv_cache_gives_the_same_logits_as_a_full_forward(batch, scale):
         torch.testing.assert_close(logits[:, -1], full[:, 4], **tolerance)
 
 
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_one_token_forward_agrees_with_forward(batch, scale):
+    """gpt.generate's fast path for each token after the prompt is the same function as `forward`."""
+    model = scaled_model(scale).eval()
+    torch.manual_seed(7)
+    idx = torch.randint(300, (batch, 32))
+    full, _ = model(idx, idx)
+    tolerance = dict(atol=1e-5 * max(1.0, full.abs().max().item()), rtol=1e-5)
+    one_token = model.one_token_forward()
+    cache = KVCache(model, batch, torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        model(idx[:, :3], cache=cache)
+        for position in range(3, 32):
+            logits = one_token(idx[:, position:position + 1], cache)
+            torch.testing.assert_close(logits, full[:, position], **tolerance)
+        assert cache.length == 32
+        with pytest.raises(ValueError, match="longer than block_size"):
+            one_token(idx[:, :1], cache)
+
+
+def test_the_one_token_forward_agrees_under_autocast():
+    """The samples at each evaluation run the float32 training model under bfloat16 autocast."""
+    model = scaled_model(1.0).eval()
+    idx = torch.randint(300, (1, 20))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        cache = KVCache(model, 1, torch.device("cpu"), torch.bfloat16)
+        model(idx[:, :19], cache=cache)
+        fast = model.one_token_forward()(idx[:, 19:], cache).float()
+        cache = KVCache(model, 1, torch.device("cpu"), torch.bfloat16)
+        model(idx[:, :19], cache=cache)
+        general = model(idx[:, 19:], cache=cache)[0][:, -1].float()
+    torch.testing.assert_close(fast, general, atol=0.05 * general.abs().max().item(), rtol=0)
+    assert fast.argmax() == general.argmax()
+
+
 def test_dropout_only_in_training_mode():
     torch.manual_seed(5)
     m = GPT(small(dropout=0.5))

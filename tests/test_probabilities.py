@@ -330,10 +330,12 @@ def test_attention_maps_give_back_each_layers_attention_output(trained, precisio
     qkv, outputs = attention_outputs(model, ids)
     with torch.no_grad():
         for layer, block in enumerate(model.blocks):
-            v = qkv[layer][0, :, 2 * C:].view(T, n_head, C // n_head).transpose(0, 1)  # (nh, T, hs)
+            v = qkv[layer][0, :, 2 * C:].float().view(T, n_head, C // n_head).transpose(0, 1)  # (nh, T, hs)
             joined = (maps[layer] @ v).transpose(0, 1).reshape(1, T, C)  # heads side by side
             # Outputs are small (about 0.05 here): 1e-6 rather than 1e-5 keeps the comparison meaningful.
-            assert torch.allclose(block.attn.proj(joined), outputs[layer], atol=1e-6), layer
+            # int8 layers compute in bfloat16 (8 bits of mantissa): a few of its roundings apart.
+            tolerance = 1e-6 if precision == "float32" else 2e-3
+            assert torch.allclose(block.attn.proj(joined).float(), outputs[layer].float(), atol=tolerance), layer
 
 
 def test_attention_maps_refuse_too_long_a_sequence_and_remove_their_hooks_on_error(lively):

@@ -11,7 +11,7 @@ import torch
 from gpt.config import Config
 from gpt.model import GPT
 from gpt.generate import generate
-from gpt.inference import LoadedModel, load_model
+from gpt.inference import Int8Linear, LoadedModel, for_inference, load_model
 from gpt.sampling import SamplingOptions, pick_next_token
 from gpt.text import DOCUMENT_BREAK, TextStream, token_bytes_table, token_pieces
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
@@ -160,10 +160,33 @@ def test_default_precision_follows_the_cpu(loaded):
 def test_int8_stores_every_linear_layer_in_int8(trained):
     config, checkpoint = trained
     model = load_model(checkpoint, config.tok_path, precision="int8").model
-    quantized = [m for m in model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    quantized = [m for m in model.modules() if isinstance(m, Int8Linear)]
     assert len(quantized) == 4 * config.n_layer + 1  # qkv, proj, up, down in each block, and the output layer
+    assert all(m.weight.dtype == torch.int8 for m in quantized)
     assert not any(type(m) is torch.nn.Linear for m in model.modules())
-    assert model.token_embedding.weight.dtype == torch.float32
+    assert model.token_embedding.weight.dtype == torch.bfloat16
+
+
+def test_int8_layer_is_its_float_layer_to_a_rounding():
+    """Each row's weights are rounded to 255 levels of its largest value: the error stays within half a level."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    quantized = Int8Linear(linear)
+    step = quantized.scales.float()[:, None]
+    assert (step >= linear.weight.detach().abs().amax(dim=1, keepdim=True) / 127).all()  # nothing clipped
+    assert (step <= linear.weight.detach().abs().amax(dim=1, keepdim=True) / 127 * 1.01).all()
+    restored = quantized.weight.float() * step
+    assert ((restored - linear.weight.detach()).abs() <= step * 0.5 + 1e-7).all()
+    x = torch.randn(5, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(quantized(x).float(), linear(x), atol=0.05, rtol=0.05)
+        torch.testing.assert_close(quantized.as_function()(x.bfloat16()), quantized(x))
+
+
+def test_int8_is_refused_off_the_cpu():
+    model = GPT(Config(vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=32)).to("meta")
+    with pytest.raises(ValueError, match="int8 runs on a CPU only"):
+        for_inference(model, "int8")
 
 
 @pytest.mark.parametrize("precision", ["int8", "bfloat16"])

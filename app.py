@@ -19,11 +19,13 @@ import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from gpt.data import max_upload_bytes  # noqa: E402
 from ui import data_tab, runs_tab, sample_tab, train_tab  # noqa: E402
 from ui.i18n import i18n, label  # noqa: E402
 from ui.page import Page  # noqa: E402
+from ui.page_cost import FirstScriptMiddleware, run_handlers_on_one_thread  # noqa: E402
 from ui.storage import Storage  # noqa: E402
 from ui.trainer import TrainerApp  # noqa: E402
 
@@ -46,6 +48,7 @@ def build_ui(app: TrainerApp) -> gr.Blocks:
                     tab.build(page, app)
         for tab, _, _ in TABS:
             tab.wire(page, app, owner, demo)
+    run_handlers_on_one_thread(demo)  # training keeps its speed beside the page's work (ui.page_cost)
     return demo
 
 
@@ -67,7 +70,9 @@ def launch(demo: gr.Blocks, **options):
     demo.queue(default_concurrency_limit=1)
     demo._queue.sleep_when_free = QUEUE_POLL_SECONDS
     demo._queue.progress_update_sleep_when_free = PROGRESS_POLL_SECONDS
-    return demo.launch(i18n=i18n, max_file_size=max_upload_bytes(), **options)
+    # The page's first script keeps an open page from costing training a share of a core (ui.page_cost).
+    app_kwargs = {"middleware": [Middleware(FirstScriptMiddleware)]}
+    return demo.launch(i18n=i18n, max_file_size=max_upload_bytes(), app_kwargs=app_kwargs, **options)
 
 
 def serve(storage: Storage | None = None, **options) -> None:

@@ -324,3 +324,33 @@ def test_a_run_name_is_checked_as_typed_and_named_runs_are_offered_for_sampling(
         shoot(page, "en-US", "5-named-run")
     finally:
         context.close()
+
+
+# Counts, before any of the page's scripts run, the animation frames that reach the browser and
+# whether Gradio's status tracker asked for them (its module's name is in the call's stack).
+COUNT_FRAMES = """(() => {
+  const native = window.requestAnimationFrame.bind(window);
+  window.__frames = {tracker: 0, other: 0};
+  window.requestAnimationFrame = (callback) => {
+    window.__frames[(new Error().stack || "").includes("statustracker") ? "tracker" : "other"] += 1;
+    return native(callback);
+  };
+})();"""
+
+
+def test_an_open_page_does_not_run_gradios_status_timer_every_frame(server, browser):
+    """ui.page_cost: the page's first script slows the status trackers' frames (60 a second without it)."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script(COUNT_FRAMES)
+        page.goto(server[1])
+        page.wait_for_selector("#train-button")
+        assert "statustracker" in page.evaluate("document.head.firstElementChild.textContent")
+        before = page.evaluate("window.__frames.tracker")
+        page.wait_for_timeout(2000)
+        assert page.evaluate("window.__frames.tracker") - before == 0
+        # The trackers still run, at the slower pace: the loading status goes on being counted.
+        assert page.evaluate("document.querySelector('.wrap') !== null")
+    finally:
+        context.close()

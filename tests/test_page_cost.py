@@ -142,3 +142,34 @@ def test_every_handler_of_the_app_is_wrapped(tmp_path):
     handlers = [block_function.fn for block_function in demo.fns.values() if block_function.fn is not None]
     assert len(handlers) > 20
     assert all(hasattr(handler, "__wrapped__") for handler in handlers)
+
+
+def test_timing_a_step_runs_on_all_cores_in_a_thread_that_ends(monkeypatch):
+    """The Train tab's step-time estimates must see the cores training gets, without leaving a team behind."""
+    import os
+    import threading
+
+    import torch
+
+    from ui.page_cost import on_all_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # as in `python app.py`: gpt.device picks the count
+    seen = []
+
+    def record(value):
+        seen.append((torch.get_num_threads(), threading.current_thread()))
+        return value * 2
+
+    try:
+        assert on_all_cores(record, 21) == 42
+        threads, thread = seen[0]
+        assert threads == max(1, os.cpu_count() or 1)
+        assert thread is not threading.current_thread() and not thread.is_alive()
+        try:
+            on_all_cores(int, "not a number")
+        except ValueError as error:  # raised again where it was called
+            assert "not a number" in str(error)
+        else:
+            raise AssertionError("the error was lost")
+    finally:
+        torch.set_num_threads(1)  # the suite's own count again

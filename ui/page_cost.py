@@ -15,15 +15,20 @@
    in a pooled thread, and even when that matmul came before training started. Loading the Sample
    tab's model at the first checkpoint was enough. One thread makes no team, so every handler
    runs its torch work on one thread (`on_one_thread`): sampling the default recipe in int8 then
-   gives 451 tokens/s here instead of 642 on two, and training keeps its speed.
+   gives 451 tokens/s here instead of 642 on two, and training keeps its speed. Timing a training
+   step for the Train tab's estimates must see the cores training gets, so it runs `on_all_cores`:
+   in a thread of its own that ends with it, and its team with it.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 
 import torch
+
+from gpt.device import use_cpu_cores
 
 STATUS_TRACKER_FRAME_SECONDS = 0.5
 
@@ -127,3 +132,22 @@ def run_handlers_on_one_thread(demo) -> None:
     for block_function in demo.fns.values():
         if block_function.fn is not None and not hasattr(block_function.fn, "__wrapped__"):
             block_function.fn = on_one_thread(block_function.fn)
+
+
+def on_all_cores(function, *args):
+    """function(*args) in a thread of its own that uses this process's cores, and is gone afterwards."""
+    outcome = {}
+
+    def run():
+        use_cpu_cores()
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # raised again in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="on-all-cores")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from gpt import Config, PRESETS, time_training_step, training_flops_per_token
+from .page_cost import on_all_cores
 
 CALIBRATION_PRESET = "cpu_quick"
 
@@ -30,8 +31,9 @@ class StepTimeModel:
                 return
             big = base.replace(**PRESETS[CALIBRATION_PRESET])
             small = big.replace(n_layer=1, n_embd=32, n_head=2, block_size=32, batch_size=4)
+            # On the cores training gets, in a thread that ends (see ui.page_cost.on_all_cores).
             (flops_small, seconds_small), (flops_big, seconds_big) = [
-                (step_flops(cfg), time_training_step(cfg, steps=3)) for cfg in (small, big)]
+                (step_flops(cfg), on_all_cores(time_training_step, cfg, 3)) for cfg in (small, big)]
             seconds_per_flop = max((seconds_big - seconds_small) / (flops_big - flops_small), 1e-15)
             self._fit = (max(seconds_small - flops_small * seconds_per_flop, 0.0), seconds_per_flop)
 

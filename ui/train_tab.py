@@ -25,6 +25,7 @@ from .controls import control_for
 from .i18n import duration, label, language_of, message, say
 from .job import JobBusy, JobState
 from .page import Page, api, view
+from .page_cost import on_all_cores
 from .plots import loss_figure
 
 # The Train tab's controls: the settings of these groups, in the order gpt/config.py declares them.
@@ -124,7 +125,7 @@ class TrainTab:
             return self.describe_config(values, vocab_size, language=language)
         if self.job.snapshot().active:
             return SummaryView(message("busy", language), "")
-        seconds = time_training_step(cfg, steps=2)
+        seconds = on_all_cores(time_training_step, cfg, 2)  # the cores training gets (ui.page_cost)
         return self.describe_config(values, vocab_size, measured_seconds=seconds, language=language)
 
     def start_training(self, values: dict, vocab_size: int, resume_mode: str, owner: str, language: str) -> str | None:

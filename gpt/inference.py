@@ -109,6 +109,8 @@ def for_inference(model: GPT, precision: str) -> GPT:
         return model.to(dtype=getattr(torch, precision))
     if next(model.parameters()).device.type != "cpu":
         raise ValueError("precision int8 runs on a CPU only; on this device use bfloat16 or float16")
+    if not hasattr(torch, "_weight_int8pack_mm"):
+        raise ValueError(f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
     _replace_linear_layers(model)
     return model.to(dtype=torch.bfloat16)  # the int8 weights are integers and stay as they are
 

@@ -410,3 +410,12 @@ def test_a_byte_that_never_becomes_a_character_does_not_swallow_the_rest_of_the_
     assert "".join(p.text for p in pieces) == "hello world again"
     assert pieces[0].ids[0] == lead_byte and len(pieces) >= 3
     assert all(len(p.ids) <= 2 for p in pieces)  # before the fix: one piece of every id
+
+
+def test_int8_without_the_kernel_is_refused_with_a_sentence(monkeypatch):
+    model = GPT(Config(vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    monkeypatch.delattr(torch, "_weight_int8pack_mm")
+    with pytest.raises(ValueError, match="precision int8 needs a newer torch"):
+        for_inference(model, "int8")
+    from gpt.device import pick_inference_precision
+    assert pick_inference_precision(torch.device("cpu")) == "float32"  # auto never picks what cannot run

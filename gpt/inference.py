@@ -79,13 +79,10 @@ class Int8Linear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        y = torch._weight_int8pack_mm(rows, self.weight, self.scales)
-        if self.bias is not None:
-            y = y.add_(self.bias)
-        return y.view(*x.shape[:-1], self.out_features)
+        return self.as_function()(rows).view(*x.shape[:-1], self.out_features)
 
     def as_function(self):
-        """`forward` for (B, in) bfloat16 rows, without the reshaping (GPT.one_token_forward)."""
+        """The layer on (B, in) bfloat16 rows, as a plain function (what GPT.one_token_forward calls)."""
         weight, scales, bias = self.weight, self.scales, self.bias
         if bias is None:
             return lambda rows: torch._weight_int8pack_mm(rows, weight, scales)

@@ -147,7 +147,8 @@ class GPT(nn.Module):
         after the prompt). The GELU is the same function as F.gelu, written with erf in float32:
         F.gelu's fixed cost per call (about 30 us between other layers) was larger than its work at
         this size. A test checks that the two forwards agree, so a change to the blocks above
-        belongs here too. Make a new one after replacing modules (gpt.inference does).
+        belongs here too. It holds the tensors the modules have when it is made: gpt.generate makes
+        one per text, after gpt.inference has replaced any layers.
         """
         C, nh, block_size = self.cfg.n_embd, self.cfg.n_head, self.cfg.block_size
         token_table, position_table = self.token_embedding.weight, self.position_embedding.weight

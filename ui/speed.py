@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from gpt import Config, PRESETS, time_training_step, training_flops_per_token
+
 from .page_cost import on_all_cores
 
 CALIBRATION_PRESET = "cpu_quick"

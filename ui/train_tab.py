@@ -58,6 +58,11 @@ UNCHANGED_IS_SKIPPED = ("train__latest_sample", "train__log", "train__train_butt
                         "train__resume_button", "train__fresh_button")
 
 
+def state_figure(state: JobState, language: str):
+    """The loss plot of the run a job state describes."""
+    return loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
+
+
 def human_count(number: int) -> str:
     for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if number >= size:
@@ -170,7 +175,7 @@ class TrainTab:
         choosing = state.status == "failed" and state.error_kind in ("architecture", "tokenizer") and not notice
         return JobView(
             status, self._progress_html(state, language),
-            loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language),
+            state_figure(state, language),
             f"[step {state.samples[-1][0]:,}]\n{state.samples[-1][1]}" if state.samples else "",
             "\n".join(say(line, language) for line in state.log),
             gr.update(interactive=not state.active),
@@ -263,8 +268,7 @@ class TrainTab:
             await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
 
     def plot_view(self, language: str):
-        state = self.job.snapshot()
-        return loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
+        return state_figure(self.job.snapshot(), language)
 
     async def follow_plot(self, language: str):
         """Yield the loss plot when it has new points, at most every PLOT_SECONDS, until the run ends."""
@@ -274,7 +278,7 @@ class TrainTab:
             key = (state.started_at, len(state.train_losses), len(state.evaluations), state.max_steps)
             now = time.monotonic()
             if key != sent_key and (not state.active or now - sent_at >= PLOT_SECONDS):
-                yield loss_figure(state.train_losses, state.evaluations, state.vocab_size, state.max_steps, language)
+                yield state_figure(state, language)
                 sent_key, sent_at = key, now
             if not state.active:
                 return

@@ -45,6 +45,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             k, v = cache.update(self.layer_index, k, v)  # (B, nh, past + T, hs)
+            q = q.to(k.dtype)  # a cache may keep a wider type than the weights (see gpt.generate)
         total = k.size(2)
         if total == T:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -55,7 +56,7 @@ class CausalSelfAttention(nn.Module):
             # Several new tokens after a cached past: causal among themselves, all of the past.
             mask = torch.ones(T, total, dtype=torch.bool, device=x.device).tril(diagonal=total - T)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        y = y.transpose(1, 2).contiguous().view(B, T, C).to(x.dtype)  # heads side by side again
         return self.proj(y)
 
 
@@ -168,8 +169,8 @@ class GPT(nn.Module):
                 h = F.layer_norm(x, (C,), ln_1_weight, ln_1_bias)
                 q, k, v = qkv(h).view(B, 3, nh, 1, C // nh).unbind(1)  # (B, nh, 1, hs) each
                 k, v = cache.update(layer, k, v)
-                y = F.scaled_dot_product_attention(q, k, v)  # (B, nh, 1, hs): one query, no mask
-                x = x + proj(y.reshape(B, C))
+                y = F.scaled_dot_product_attention(q.to(k.dtype), k, v)  # (B, nh, 1, hs): one query, no mask
+                x = x + proj(y.reshape(B, C).to(x.dtype))
                 x = x + down(_exact_gelu(up(F.layer_norm(x, (C,), ln_2_weight, ln_2_bias))))
             cache.advance(1)
             return output_layer(F.layer_norm(x, (C,), ln_f_weight, ln_f_bias))

@@ -199,6 +199,22 @@ def test_the_one_token_forward_agrees_under_autocast():
     assert fast.argmax() == general.argmax()
 
 
+def test_a_bfloat16_model_attends_over_a_float32_cache():
+    """On a CPU gpt.generate keeps the cache in float32 under bfloat16 (or int8) weights: both forwards
+    read it and give the weights' type back, close to the float32 model's logits."""
+    model = scaled_model(1.0).eval()
+    idx = torch.randint(300, (2, 20))
+    with torch.no_grad():
+        exact, _ = model(idx, idx)
+        small = scaled_model(1.0).eval().to(torch.bfloat16)
+        cache = KVCache(small, 2, torch.device("cpu"), torch.float32)
+        prefill, _ = small(idx[:, :19], cache=cache)
+        last = small.one_token_forward()(idx[:, 19:], cache)
+    assert prefill.dtype == last.dtype == torch.bfloat16
+    for logits, position in ((prefill[:, -1], 18), (last, 19)):
+        torch.testing.assert_close(logits.float(), exact[:, position], atol=0.05 * exact.abs().max().item(), rtol=0)
+
+
 def test_dropout_only_in_training_mode():
     torch.manual_seed(5)
     m = GPT(small(dropout=0.5))

@@ -10,7 +10,7 @@ import torch
 
 from gpt.config import Config
 from gpt.model import GPT
-from gpt.generate import generate
+from gpt.generate import generate, generate_steps
 from gpt.inference import Int8Linear, LoadedModel, for_inference, load_model
 from gpt.sampling import SamplingOptions, pick_next_token
 from gpt.text import DOCUMENT_BREAK, TextStream, token_bytes_table, token_pieces
@@ -203,6 +203,22 @@ def test_smaller_weights_predict_like_float32(trained, exact, precision):
     assert kl_per_token < 0.01
     agreement = (reference.argmax(-1) == approximate.argmax(-1)).float().mean().item()
     assert agreement > 0.9
+
+
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+def test_cached_generation_with_smaller_weights_predicts_like_float32(trained, exact, precision):
+    """Token by token, the path sampling takes (one-token forward over the cache, which a CPU keeps in
+    float32 under these weights), gives the distributions of the float32 model on the same text."""
+    config, checkpoint = trained
+    small = load_model(checkpoint, config.tok_path, precision=precision)
+    prompt = exact.prompt_ids(KOREAN)[:8]
+    steps = list(generate_steps(small.model, prompt, SamplingOptions(temperature=0, max_new_tokens=30)))
+    ids = torch.tensor([prompt + [step.token_id for step in steps]])
+    with torch.no_grad():
+        reference = exact.model(ids, ids)[0][0, len(prompt) - 1:-1].float().log_softmax(-1)
+    approximate = torch.stack([step.logits for step in steps]).log_softmax(-1)
+    kl_per_token = (reference.exp() * (reference - approximate)).sum(-1).mean().item()
+    assert kl_per_token < 0.01
 
 
 def test_int8_model_samples_readable_text(trained):

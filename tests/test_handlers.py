@@ -738,3 +738,35 @@ def test_the_step_slider_shows_the_sample_kept_at_any_evaluation_also_after_a_re
     restarted = TrainerApp(Storage(tmp_path))  # a new server: the history comes from the checkpoint
     assert restarted.history_view("", 20, "en").train__history_sample.endswith(samples[20])
     assert restarted.history_view("nothing-here", 20, "en").train__history_sample.startswith("No samples kept yet")
+
+
+def test_the_loss_plot_is_redrawn_soon_after_a_run_starts_then_less_often(monkeypatch):
+    """A new point every second: redraws 1, 2, 4, 8, 16 s apart, then every PLOT_SECONDS, and the last one at the end."""
+    import types
+
+    import ui.train_tab
+    from ui.job import JobState
+    from ui.train_tab import TrainTab
+
+    clock = [0.0]
+
+    async def tick(seconds):
+        clock[0] += seconds
+
+    monkeypatch.setattr(ui.train_tab.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(ui.train_tab.asyncio, "sleep", tick)
+    monkeypatch.setattr(ui.train_tab, "PLOT_SECONDS", 30.0)
+    end = 100
+
+    def snapshot():  # one logged loss per simulated second, the run over at `end`
+        second = int(clock[0])
+        return JobState(status="running" if second < end else "finished", started_at=1.0, max_steps=1000,
+                        vocab_size=TEST_VOCAB_SIZE, train_losses=[(step, 5.0) for step in range(second + 1)])
+
+    tab = types.SimpleNamespace(job=types.SimpleNamespace(snapshot=snapshot))
+
+    async def redraw_times():
+        return [clock[0] async for _ in TrainTab.follow_plot(tab, "en")]
+
+    times = asyncio.run(redraw_times())
+    assert times == [0, 1, 3, 7, 15, 31, 61, 91, end], times

@@ -39,8 +39,10 @@ PRESETS = {key: {name: getattr(Config(**changes), name) for name in SETTING_FIEL
 DEFAULT_PRESET = "cpu_quick"
 RESUME_MODES = ("ask", "checkpoint_architecture", "fresh")
 FOLLOW_INTERVAL_SECONDS = 1.0
-# The loss plot is redrawn at most this often while a run goes on: a redraw took 0.2-0.35 s of a
-# browser's CPU, 60% of what a watching page cost at one every 10 s; the status line shows each step.
+# While a run goes on the loss plot is redrawn 1 s after it starts, then after 2, 4, 8 ... s, at most
+# every PLOT_SECONDS: a redraw took 0.2-0.35 s of a browser's CPU, 60% of what a watching page cost
+# at one every 10 s. The status line shows each step in between.
+FIRST_PLOT_GAP_SECONDS = 1.0
 PLOT_SECONDS = 30.0
 
 JobView = view("JobView", ["train.status", "train.progress", "train.plot", "train.latest_sample", "train.log",
@@ -273,14 +275,16 @@ class TrainTab:
         return state_figure(self.job.snapshot(), language)
 
     async def follow_plot(self, language: str):
-        """Yield the loss plot when it has new points, at most every PLOT_SECONDS, until the run ends."""
-        sent_key, sent_at = None, -math.inf
+        """Yield the loss plot when it has new points, less and less often (see PLOT_SECONDS), until the run ends."""
+        sent_key, sent_at, gap = None, -math.inf, FIRST_PLOT_GAP_SECONDS
         while True:
             state = self.job.snapshot()
             key = (state.started_at, len(state.train_losses), len(state.evaluations), state.max_steps)
             now = time.monotonic()
-            if key != sent_key and (not state.active or now - sent_at >= PLOT_SECONDS):
+            if key != sent_key and (not state.active or now - sent_at >= gap):
                 yield state_figure(state, language)
+                if sent_key is not None:
+                    gap = min(2 * gap, PLOT_SECONDS)
                 sent_key, sent_at = key, now
             if not state.active:
                 return

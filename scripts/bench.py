@@ -33,7 +33,15 @@ from reference_model import train_step as reference_train_step  # noqa: E402
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
-    """FLOP/s of a large square matmul: the ceiling training can approach."""
+    """FLOP/s of a large square matmul: the ceiling training can approach.
+
+    The size doubles from 256 up to `size` while one matmul stays short: a type the device has no
+    native support for (bfloat16 on an AVX2 CPU, 0.3 GFLOP/s) would take a minute a matmul at 2048.
+    """
+    trial = 256
+    while trial < size and one_matmul_seconds(device, dtype, trial) < 0.05:
+        trial *= 2
+    size = min(trial, size)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
@@ -44,6 +52,16 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 2048, seco
         runs += 1
     synchronize(device)
     return 2 * size**3 * runs / (time.perf_counter() - started)
+
+
+def one_matmul_seconds(device: torch.device, dtype: torch.dtype, size: int) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    a @ a  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    a @ a
+    synchronize(device)
+    return time.perf_counter() - started
 
 
 def synchronize(device: torch.device) -> None:

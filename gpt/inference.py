@@ -92,32 +92,89 @@ class Int8Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
 
 
+class Int4Linear(torch.nn.Module):
+    """A linear layer whose weights are 4-bit, in groups of 32 along each row; it reads and writes bfloat16.
+
+    Each group of 32 weights maps its range onto 16 levels, with a bfloat16 scale and offset of
+    its own (half a byte a weight plus 4 bytes per 32). One token reads every weight once, so half
+    of int8's bytes made the matmuls about twice as fast on a memory-bound 2-core CPU. The kernel
+    (`torch._weight_int4pack_mm_for_cpu`) wants a multiple of 16 outputs and of 32 inputs:
+    `fits` says whether a layer has them.
+    """
+
+    GROUP = 32
+
+    @classmethod
+    def fits(cls, linear: torch.nn.Linear) -> bool:
+        return linear.out_features % 16 == 0 and linear.in_features % cls.GROUP == 0
+
+    def __init__(self, linear: torch.nn.Linear):
+        super().__init__()
+        if not self.fits(linear):
+            raise ValueError(f"int4 weights need a multiple of 16 outputs and {self.GROUP} inputs, "
+                             f"not {linear.out_features} x {linear.in_features}")
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach().float()
+        groups = weight.view(self.out_features, -1, self.GROUP)
+        low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
+        # Rounded to bfloat16 (the kernel's type) first, so the levels are chosen for the scale and
+        # offset it will use. The kernel computes (level - 8) * scale + offset.
+        scale = ((high - low) / 15).clamp(min=1e-12).to(torch.bfloat16).float()
+        offset = (low + 8 * scale).to(torch.bfloat16).float()
+        levels = ((groups - offset) / scale + 8).round().clamp(0, 15)
+        self.register_buffer("weight", torch._convert_weight_to_int4pack_for_cpu(
+            levels.view(self.out_features, self.in_features).to(torch.int32), 1))
+        # (in / 32, out, 2): each group's scale and offset, the layout the kernel reads.
+        self.register_buffer("scales_and_offsets",
+                             torch.stack([scale, offset], dim=-1).squeeze(2).transpose(0, 1).contiguous().to(torch.bfloat16))
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        return self.as_function()(rows).view(*x.shape[:-1], self.out_features)
+
+    def as_function(self):
+        """The layer on (B, in) bfloat16 rows, as a plain function (what GPT.one_token_forward calls)."""
+        weight, scales_and_offsets, bias, group = self.weight, self.scales_and_offsets, self.bias, self.GROUP
+        if bias is None:
+            return lambda rows: torch._weight_int4pack_mm_for_cpu(rows, weight, group, scales_and_offsets)
+        return lambda rows: torch._weight_int4pack_mm_for_cpu(rows, weight, group, scales_and_offsets).add_(bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int4 weights in groups of {self.GROUP}"
+
+
 def for_inference(model: GPT, precision: str) -> GPT:
     """The model in evaluation mode with its weights stored in `precision` (see pick_inference_precision).
 
     "int8" replaces every linear layer by an `Int8Linear` (the output layer gets its own int8 copy
-    of the tied embedding) and stores everything else, the KV cache with it, in bfloat16. Only on
-    a CPU: it is the CPU's fast form, and a GPU has bfloat16 / float16 for that.
+    of the tied embedding) and stores everything else, the KV cache with it, in bfloat16. "int4"
+    does the same with `Int4Linear`, keeping int8 for a layer whose shape the int4 kernel does not
+    take. Both only on a CPU: they are the CPU's fast forms, and a GPU has bfloat16 / float16 for that.
     """
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
     model.eval()
-    if precision != "int8":
+    if precision not in ("int8", "int4"):
         return model.to(dtype=getattr(torch, precision))
     if next(model.parameters()).device.type != "cpu":
-        raise ValueError("precision int8 runs on a CPU only; on this device use bfloat16 or float16")
-    if not hasattr(torch, "_weight_int8pack_mm"):
-        raise ValueError(f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
-    _replace_linear_layers(model)
-    return model.to(dtype=torch.bfloat16)  # the int8 weights are integers and stay as they are
+        raise ValueError(f"precision {precision} runs on a CPU only; on this device use bfloat16 or float16")
+    needed = "_weight_int8pack_mm" if precision == "int8" else "_weight_int4pack_mm_for_cpu"
+    if not hasattr(torch, needed):
+        raise ValueError(f"precision {precision} needs a newer torch than {torch.__version__}; use int8, float32 or bfloat16"
+                         if precision == "int4" else
+                         f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
+    _replace_linear_layers(model, precision)
+    return model.to(dtype=torch.bfloat16)  # the packed weights are integers and stay as they are
 
 
-def _replace_linear_layers(module: torch.nn.Module) -> None:
+def _replace_linear_layers(module: torch.nn.Module, precision: str) -> None:
     for name, child in module.named_children():
         if isinstance(child, torch.nn.Linear):
-            setattr(module, name, Int8Linear(child))
+            use_int4 = precision == "int4" and Int4Linear.fits(child)
+            setattr(module, name, Int4Linear(child) if use_int4 else Int8Linear(child))
         else:
-            _replace_linear_layers(child)
+            _replace_linear_layers(child, precision)
 
 
 def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike | None = None,

@@ -698,7 +698,7 @@ def test_the_page_warns_about_temporary_storage_in_both_languages(tmp_path):
     assert warnings(Storage(tmp_path)) == []
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8"])
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8", "int4"])
 def test_the_sample_tab_samples_in_each_precision_and_says_which(trained_app, precision):
     outputs = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", precision))
     text, note = outputs[-1]
@@ -707,8 +707,8 @@ def test_the_sample_tab_samples_in_each_precision_and_says_which(trained_app, pr
 
 
 def test_the_sample_tab_refuses_an_unknown_precision(trained_app):
-    text, note = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", "int4"))[-1]
-    assert text == "" and "precision must be one of auto, float32, bfloat16, float16, int8, got 'int4'" in note
+    text, note = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", "int3"))[-1]
+    assert text == "" and "precision must be one of auto, float32, bfloat16, float16, int8, int4, got 'int3'" in note
 
 
 def test_a_failure_while_sampling_is_a_sentence_that_keeps_the_text(trained_app, monkeypatch):

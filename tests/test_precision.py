@@ -96,7 +96,7 @@ def test_a_run_samples_at_each_evaluation_resumes_and_keeps_its_best_in_every_ty
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8"])
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8", "int4"])
 def test_a_checkpoint_trained_in_each_type_samples_in_each_precision(trained_in, dtype, precision):
     loaded = load_model(trained_in[dtype], precision=precision)
     text_out = "".join(loaded.stream("", SamplingOptions(max_new_tokens=12, temperature=0.9, top_k=50, seed=3)))
@@ -131,7 +131,7 @@ def test_the_cli_trains_with_samples_and_names_the_type_and_the_cpu(tmp_path, pr
     assert "CPU features: avx2 " in result.stdout and " amx " in result.stdout
     assert result.stdout.count("--- sample at step") == 3  # steps 0, 10 and 20
 
-    for precision in ("float32", "bfloat16", "float16", "int8"):
+    for precision in ("float32", "bfloat16", "float16", "int8", "int4"):
         sampled = run_script("sample.py", "--precision", precision, "--max_new_tokens", "12", "--seed", "1",
                              "--device", "cpu", cwd=tmp_path)
         assert sampled.returncode == 0, sampled.stderr[-2000:]

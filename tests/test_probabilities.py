@@ -313,7 +313,7 @@ def attention_outputs(model: GPT, ids: list[int]) -> tuple[list[torch.Tensor], l
     return qkv, outputs
 
 
-@pytest.mark.parametrize("precision", ["float32", "int8"])
+@pytest.mark.parametrize("precision", ["float32", "int8", "int4"])
 def test_attention_maps_give_back_each_layers_attention_output(trained, precision):
     config, checkpoint = trained
     loaded = load_model(checkpoint, config.tok_path, precision=precision)

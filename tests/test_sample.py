@@ -11,7 +11,7 @@ import torch
 from gpt.config import Config
 from gpt.model import GPT
 from gpt.generate import generate, generate_steps
-from gpt.inference import Int8Linear, LoadedModel, for_inference, load_model
+from gpt.inference import Int4Linear, Int8Linear, LoadedModel, for_inference, load_model
 from gpt.sampling import SamplingOptions, pick_next_token
 from gpt.text import DOCUMENT_BREAK, TextStream, token_bytes_table, token_pieces
 from gpt.tokenizer import END_OF_TEXT, end_of_text_id
@@ -183,13 +183,64 @@ def test_int8_layer_is_its_float_layer_to_a_rounding():
         torch.testing.assert_close(quantized.as_function()(x.bfloat16()), quantized(x))
 
 
+def test_int4_stores_the_blocks_in_int4_and_a_layer_it_cannot_take_in_int8(trained):
+    config, checkpoint = trained
+    model = load_model(checkpoint, config.tok_path, precision="int4").model
+    four_bit = [m for m in model.modules() if isinstance(m, Int4Linear)]
+    assert len(four_bit) == 4 * config.n_layer  # every block layer fits the kernel (multiples of 16 and 32)
+    assert config.vocab_size % 16 != 0 and isinstance(model.lm_head, Int8Linear)  # 600 outputs: int8 instead
+    assert all(m.weight.dtype == torch.uint8 for m in four_bit)  # two levels a byte
+    assert not any(type(m) is torch.nn.Linear for m in model.modules())
+
+
+def test_int4_layer_is_its_float_layer_to_a_rounding():
+    """Each group of 32 weights is rounded to 16 levels between its smallest and largest: within half a level."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    four_bit = Int4Linear(linear)
+    scale, offset = four_bit.scales_and_offsets.float().unbind(-1)  # (groups, out) each
+    weight = linear.weight.detach().view(48, 2, 32)
+    step = scale.t()[:, :, None]
+    low = offset.t()[:, :, None] - 8 * step  # the value of level 0
+    levels = (weight - low) / step
+    assert (levels > -0.51).all() and (levels < 15.51).all()  # nothing clipped
+    assert ((levels - levels.round()).abs() <= 0.5 + 1e-3).all()
+    with torch.no_grad():
+        identity = torch.eye(64)
+        restored = four_bit(identity).float().t()  # column i of the layer without its bias is row i of W
+        restored = restored - four_bit.bias.float()[:, None]
+        assert ((restored - linear.weight.detach()).abs() <= step.expand(48, 2, 32).reshape(48, 64) * 0.5 + 2e-3).all()
+        x = torch.randn(5, 64)
+        torch.testing.assert_close(four_bit(x).float(), linear(x), atol=0.1, rtol=0.1)
+        torch.testing.assert_close(four_bit.as_function()(x.bfloat16()), four_bit(x))
+
+
+def test_int4_refuses_a_shape_its_kernel_does_not_take():
+    with pytest.raises(ValueError, match="multiple of 16 outputs and 32 inputs, not 20 x 64"):
+        Int4Linear(torch.nn.Linear(64, 20))
+
+
+def test_int4_output_layer_too_where_the_vocabulary_is_a_multiple_of_16():
+    """All layers int4: the one-token forward over the cache and the full forward agree, and text comes out."""
+    torch.manual_seed(0)
+    model = for_inference(GPT(Config(vocab_size=320, block_size=16, n_layer=2, n_head=2, n_embd=64)), "int4")
+    assert isinstance(model.lm_head, Int4Linear)
+    prompt = [1, 5, 9]
+    steps = list(generate_steps(model, prompt, SamplingOptions(temperature=0, max_new_tokens=10)))
+    ids = torch.tensor([prompt + [step.token_id for step in steps]])
+    with torch.no_grad():
+        full = model(ids, ids)[0][0, len(prompt) - 1:-1].float()
+    torch.testing.assert_close(torch.stack([step.logits for step in steps]), full, atol=0.05, rtol=0.05)
+    assert [step.token_id for step in steps] == full.argmax(-1).tolist()
+
+
 def test_int8_is_refused_off_the_cpu():
     model = GPT(Config(vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=32)).to("meta")
     with pytest.raises(ValueError, match="int8 runs on a CPU only"):
         for_inference(model, "int8")
 
 
-@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+@pytest.mark.parametrize("precision", ["int8", "int4", "bfloat16"])
 def test_smaller_weights_predict_like_float32(trained, exact, precision):
     """Next-token distributions over a real text stay within a small KL divergence of float32's."""
     config, checkpoint = trained
@@ -205,7 +256,7 @@ def test_smaller_weights_predict_like_float32(trained, exact, precision):
     assert agreement > 0.9
 
 
-@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+@pytest.mark.parametrize("precision", ["int8", "int4", "bfloat16"])
 def test_cached_generation_with_smaller_weights_predicts_like_float32(trained, exact, precision):
     """Token by token, the path sampling takes (one-token forward over the cache, which a CPU keeps in
     float32 under these weights), gives the distributions of the float32 model on the same text."""
@@ -230,8 +281,8 @@ def test_int8_model_samples_readable_text(trained):
 
 def test_unknown_precision_is_refused(trained):
     config, checkpoint = trained
-    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, float16, int8"):
-        load_model(checkpoint, config.tok_path, precision="int4")
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, float16, int8, int4"):
+        load_model(checkpoint, config.tok_path, precision="int3")
 
 
 def test_empty_prompt_is_refused(model):
@@ -428,10 +479,20 @@ def test_a_byte_that_never_becomes_a_character_does_not_swallow_the_rest_of_the_
     assert all(len(p.ids) <= 2 for p in pieces)  # before the fix: one piece of every id
 
 
+def test_int4_without_the_kernel_is_refused_with_a_sentence_and_auto_takes_int8(monkeypatch):
+    model = GPT(Config(vocab_size=320, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    monkeypatch.delattr(torch, "_weight_int4pack_mm_for_cpu")
+    with pytest.raises(ValueError, match="precision int4 needs a newer torch .*; use int8, float32 or bfloat16"):
+        for_inference(model, "int4")
+    from gpt.device import cpu_has_vector_int_kernels, pick_inference_precision
+    assert pick_inference_precision(torch.device("cpu")) == ("int8" if cpu_has_vector_int_kernels() else "float32")
+
+
 def test_int8_without_the_kernel_is_refused_with_a_sentence(monkeypatch):
     model = GPT(Config(vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=32))
     monkeypatch.delattr(torch, "_weight_int8pack_mm")
     with pytest.raises(ValueError, match="precision int8 needs a newer torch"):
         for_inference(model, "int8")
+    monkeypatch.delattr(torch, "_weight_int4pack_mm_for_cpu")
     from gpt.device import pick_inference_precision
     assert pick_inference_precision(torch.device("cpu")) == "float32"  # auto never picks what cannot run

@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tok_path", default=None, help="default: the tokenizer the checkpoint was trained with")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=("auto", *INFERENCE_PRECISIONS), default="auto",
-                        help="how the weights are stored while sampling: auto is int8 on most CPUs and "
-                             "bfloat16 on GPUs, the fastest; float32 is exact")
+                        help="how the weights are stored while sampling: auto is int4 on most CPUs (int8 where "
+                             "torch lacks the int4 kernel) and bfloat16 on GPUs, the fastest; int8 is closer "
+                             "to float32; float32 is exact")
     args = parser.parse_args(argv)
     options = settings_from_args(args, SamplingOptions)
     if problems := options.problems():

@@ -120,8 +120,8 @@ TEXTS = {
                          'float32 is exact and always works; weights and optimizer stay float32 either'
                          ' way.'),
     'label.sample_precision': 'precision',
-    'label.sample_precision_info': ('How the weights are stored while sampling: auto is int8 on most '
-                                    'CPUs (fastest); float32 is exact.'),
+    'label.sample_precision_info': ('How the weights are stored while sampling: auto is int4 on most '
+                                    'CPUs (fastest); int8 is closer to float32; float32 is exact.'),
     'field.run_name': 'Run name',
     'field.run_name.info': ("Empty: the default run (checkpoints/ckpt.pt). A name keeps the run's "
                             'checkpoints apart in checkpoints/<name>/ and resumes from there; letters,'

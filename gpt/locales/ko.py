@@ -115,7 +115,7 @@ TEXTS = {
     'field.dtype.info': ('auto: 하드웨어가 bfloat16을 직접 계산하면 bfloat16, 아니면 float32. float32는 정확하고 언제나 '
                          '동작합니다. 가중치와 옵티마이저는 어느 쪽이든 float32로 유지됩니다.'),
     'label.sample_precision': 'precision (정밀도)',
-    'label.sample_precision_info': '샘플링할 때 가중치를 저장하는 형식. auto는 대부분의 CPU에서 int8 (가장 빠름), float32는 정확합니다.',
+    'label.sample_precision_info': '샘플링할 때 가중치를 저장하는 형식. auto는 대부분의 CPU에서 int4 (가장 빠름), int8은 float32에 더 가깝고, float32는 정확합니다.',
     'field.run_name': '실행 이름',
     'field.run_name.info': ('비워 두면 기본 실행 (checkpoints/ckpt.pt)입니다. 이름을 정하면 체크포인트를 checkpoints/<이름>/에 '
                             "따로 저장하고 거기서 이어서 학습합니다. 글자, 숫자, '-', '_', '.', 공백을 쓸 수 있습니다."),

@@ -8,6 +8,7 @@ imports this module first for that reason.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 from dataclasses import dataclass
@@ -152,11 +153,28 @@ def pick_inference_precision(device: torch.device) -> str:
     if device.type == "cuda":
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if device.type == "cpu" and cpu_has_vector_int_kernels():
-        if hasattr(torch, "_weight_int4pack_mm_for_cpu"):
+        if int4_kernel_works():
             return "int4"
         if hasattr(torch, "_weight_int8pack_mm"):
             return "int8"
     return "float32"
+
+
+def int4_kernel_works() -> bool:
+    """Whether this torch has the CPU int4-weight matmul (torch 2.6 and newer) and it takes our packing."""
+    return hasattr(torch, "_weight_int4pack_mm_for_cpu") and _int4_kernel_takes_our_packing()
+
+
+@functools.cache
+def _int4_kernel_takes_our_packing() -> bool:
+    # Private ops can change their form between releases: one tiny layer, once, tells (not a timing).
+    try:
+        packed = torch._convert_weight_to_int4pack_for_cpu(torch.zeros(16, 32, dtype=torch.int32), 1)
+        scales_and_offsets = torch.zeros(1, 16, 2, dtype=torch.bfloat16)
+        out = torch._weight_int4pack_mm_for_cpu(torch.ones(1, 32, dtype=torch.bfloat16), packed, 32, scales_and_offsets)
+        return tuple(out.shape) == (1, 16)
+    except (RuntimeError, TypeError, AttributeError):
+        return False
 
 
 def cpu_has_vector_int_kernels() -> bool:

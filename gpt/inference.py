@@ -1,7 +1,7 @@
 """A checkpoint loaded for writing text: its weights in the fastest precision, its tokenizer checked.
 
 `load_model` refuses a tokenizer the checkpoint was not trained with (its text would be garbage),
-stores the weights for generating (see `pick_inference_precision`: int8 on most CPUs, a quarter
+stores the weights for generating (see `pick_inference_precision`: int4 on most CPUs, an eighth
 of float32's bytes to read per token) and returns a `LoadedModel` that streams text.
 """
 
@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer
 
 from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint, load_weights
-from .device import INFERENCE_PRECISIONS, pick_inference_precision
+from .device import INFERENCE_PRECISIONS, int4_kernel_works, pick_inference_precision
 from .generate import generate
 from .model import GPT
 from .sampling import SamplingOptions
@@ -159,9 +159,9 @@ def for_inference(model: GPT, precision: str) -> GPT:
         return model.to(dtype=getattr(torch, precision))
     if next(model.parameters()).device.type != "cpu":
         raise ValueError(f"precision {precision} runs on a CPU only; on this device use bfloat16 or float16")
-    needed = "_weight_int8pack_mm" if precision == "int8" else "_weight_int4pack_mm_for_cpu"
-    if not hasattr(torch, needed):
-        raise ValueError(f"precision {precision} needs a newer torch than {torch.__version__}; use int8, float32 or bfloat16"
+    if not (hasattr(torch, "_weight_int8pack_mm") if precision == "int8" else int4_kernel_works()):
+        raise ValueError(f"precision int4 needs torch's int4 kernel for CPUs (torch 2.6 and newer), which this torch "
+                         f"({torch.__version__}) lacks or takes in another form; use int8, float32 or bfloat16"
                          if precision == "int4" else
                          f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
     _replace_linear_layers(model, precision)
@@ -182,7 +182,7 @@ def load_model(checkpoint_file: str | os.PathLike, tok_path: str | os.PathLike |
     """Load a checkpoint and its tokenizer for sampling; refuse a tokenizer it was not trained with.
 
     The weights are stored in `precision`, by default the fastest for generating on the device
-    (int8 on most CPUs, see pick_inference_precision); pass "float32" for exact results.
+    (int4 on most CPUs, see pick_inference_precision); pass "float32" for exact results.
     """
     checkpoint = load_checkpoint(checkpoint_file, map_location=device)
     cfg = checkpoint_config(checkpoint)

@@ -482,10 +482,28 @@ def test_a_byte_that_never_becomes_a_character_does_not_swallow_the_rest_of_the_
 def test_int4_without_the_kernel_is_refused_with_a_sentence_and_auto_takes_int8(monkeypatch):
     model = GPT(Config(vocab_size=320, block_size=16, n_layer=1, n_head=2, n_embd=32))
     monkeypatch.delattr(torch, "_weight_int4pack_mm_for_cpu")
-    with pytest.raises(ValueError, match="precision int4 needs a newer torch .*; use int8, float32 or bfloat16"):
+    with pytest.raises(ValueError, match="precision int4 needs torch's int4 kernel for CPUs .*; use int8, float32 or bfloat16"):
         for_inference(model, "int4")
     from gpt.device import cpu_has_vector_int_kernels, pick_inference_precision
     assert pick_inference_precision(torch.device("cpu")) == ("int8" if cpu_has_vector_int_kernels() else "float32")
+
+
+def test_an_int4_kernel_of_another_form_counts_as_missing(monkeypatch):
+    """A torch whose private int4 ops take another packing: auto takes int8, and int4 asked for is a sentence."""
+    import gpt.device
+
+    def other_form(weight, inner_k_tiles):
+        raise RuntimeError("_convert_weight_to_int4pack_cpu : expect weight to be kByte")
+    monkeypatch.setattr(torch, "_convert_weight_to_int4pack_for_cpu", other_form)
+    gpt.device._int4_kernel_takes_our_packing.cache_clear()
+    try:
+        assert not gpt.device.int4_kernel_works()
+        with pytest.raises(ValueError, match="precision int4 needs torch's int4 kernel"):
+            for_inference(GPT(Config(vocab_size=320, block_size=16, n_layer=1, n_head=2, n_embd=32)), "int4")
+        expected = "int8" if gpt.device.cpu_has_vector_int_kernels() else "float32"
+        assert gpt.device.pick_inference_precision(torch.device("cpu")) == expected
+    finally:
+        gpt.device._int4_kernel_takes_our_packing.cache_clear()  # the real kernel again for later tests
 
 
 def test_int8_without_the_kernel_is_refused_with_a_sentence(monkeypatch):

@@ -155,9 +155,14 @@ def pick_inference_precision(device: torch.device) -> str:
     if device.type == "cpu" and cpu_has_vector_int_kernels():
         if int4_kernel_works():
             return "int4"
-        if hasattr(torch, "_weight_int8pack_mm"):
+        if int8_kernel_exists():
             return "int8"
     return "float32"
+
+
+def int8_kernel_exists() -> bool:
+    """Whether this torch has the CPU int8-weight matmul."""
+    return hasattr(torch, "_weight_int8pack_mm")
 
 
 def int4_kernel_works() -> bool:

@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer
 
 from .checkpoint import check_tokenizer, checkpoint_config, load_checkpoint, load_weights
-from .device import INFERENCE_PRECISIONS, int4_kernel_works, pick_inference_precision
+from .device import INFERENCE_PRECISIONS, int4_kernel_works, int8_kernel_exists, pick_inference_precision
 from .generate import generate
 from .model import GPT
 from .sampling import SamplingOptions
@@ -56,7 +56,38 @@ class LoadedModel:
             yield rest
 
 
-class Int8Linear(torch.nn.Module):
+class PackedLinear(torch.nn.Module):
+    """A linear layer whose weights are packed integers; it reads and writes bfloat16.
+
+    A subclass stores `weight`, its scales and `bias` in __init__ and gives `_matmul`, the kernel
+    call on (B, in) bfloat16 rows without the bias.
+    """
+
+    bits: int
+
+    def _store_shape_and_bias(self, linear: torch.nn.Linear) -> None:
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
+
+    def _matmul(self):
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        return self.as_function()(rows).view(*x.shape[:-1], self.out_features)
+
+    def as_function(self):
+        """The layer on (B, in) bfloat16 rows, as a plain function (what GPT.one_token_forward calls)."""
+        matmul, bias = self._matmul(), self.bias
+        if bias is None:
+            return matmul
+        return lambda rows: matmul(rows).add_(bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int{self.bits} weights"
+
+
+class Int8Linear(PackedLinear):
     """A linear layer whose weights are int8, one scale per output row; it reads and writes bfloat16.
 
     Weight-only quantization: the activations are never rounded to int8, only the weights (the
@@ -65,34 +96,25 @@ class Int8Linear(torch.nn.Module):
     too) cost about 25 us a call of fixed overhead, more than a 384 x 1152 layer's own work.
     """
 
+    bits = 8
+
     def __init__(self, linear: torch.nn.Linear):
         super().__init__()
+        self._store_shape_and_bias(linear)
         weight = linear.weight.detach().float()
         # The kernel takes its scales in the activations' type. Rounded to bfloat16 a shade upwards,
         # a row's largest value still fits in 127 levels, and every weight is within half a level.
         scales = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127 * (1 + 2 ** -8)).to(torch.bfloat16)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
         levels = (weight / scales.float()[:, None]).round().clamp(-127, 127)
         self.register_buffer("weight", levels.to(torch.int8))
         self.register_buffer("scales", scales)
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        return self.as_function()(rows).view(*x.shape[:-1], self.out_features)
-
-    def as_function(self):
-        """The layer on (B, in) bfloat16 rows, as a plain function (what GPT.one_token_forward calls)."""
-        weight, scales, bias = self.weight, self.scales, self.bias
-        if bias is None:
-            return lambda rows: torch._weight_int8pack_mm(rows, weight, scales)
-        return lambda rows: torch._weight_int8pack_mm(rows, weight, scales).add_(bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
+    def _matmul(self):
+        weight, scales = self.weight, self.scales
+        return lambda rows: torch._weight_int8pack_mm(rows, weight, scales)
 
 
-class Int4Linear(torch.nn.Module):
+class Int4Linear(PackedLinear):
     """A linear layer whose weights are 4-bit, in groups of 32 along each row; it reads and writes bfloat16.
 
     Each group of 32 weights maps its range onto 16 levels, with a bfloat16 scale and offset of
@@ -102,6 +124,7 @@ class Int4Linear(torch.nn.Module):
     `fits` says whether a layer has them.
     """
 
+    bits = 4
     GROUP = 32
 
     @classmethod
@@ -113,7 +136,7 @@ class Int4Linear(torch.nn.Module):
         if not self.fits(linear):
             raise ValueError(f"int4 weights need a multiple of 16 outputs and {self.GROUP} inputs, "
                              f"not {linear.out_features} x {linear.in_features}")
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self._store_shape_and_bias(linear)
         weight = linear.weight.detach().float()
         groups = weight.view(self.out_features, -1, self.GROUP)
         low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
@@ -127,21 +150,10 @@ class Int4Linear(torch.nn.Module):
         # (in / 32, out, 2): each group's scale and offset, the layout the kernel reads.
         self.register_buffer("scales_and_offsets",
                              torch.stack([scale, offset], dim=-1).squeeze(2).transpose(0, 1).contiguous().to(torch.bfloat16))
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        return self.as_function()(rows).view(*x.shape[:-1], self.out_features)
-
-    def as_function(self):
-        """The layer on (B, in) bfloat16 rows, as a plain function (what GPT.one_token_forward calls)."""
-        weight, scales_and_offsets, bias, group = self.weight, self.scales_and_offsets, self.bias, self.GROUP
-        if bias is None:
-            return lambda rows: torch._weight_int4pack_mm_for_cpu(rows, weight, group, scales_and_offsets)
-        return lambda rows: torch._weight_int4pack_mm_for_cpu(rows, weight, group, scales_and_offsets).add_(bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int4 weights in groups of {self.GROUP}"
+    def _matmul(self):
+        weight, scales_and_offsets, group = self.weight, self.scales_and_offsets, self.GROUP
+        return lambda rows: torch._weight_int4pack_mm_for_cpu(rows, weight, group, scales_and_offsets)
 
 
 def for_inference(model: GPT, precision: str) -> GPT:
@@ -159,11 +171,11 @@ def for_inference(model: GPT, precision: str) -> GPT:
         return model.to(dtype=getattr(torch, precision))
     if next(model.parameters()).device.type != "cpu":
         raise ValueError(f"precision {precision} runs on a CPU only; on this device use bfloat16 or float16")
-    if not (hasattr(torch, "_weight_int8pack_mm") if precision == "int8" else int4_kernel_works()):
+    if precision == "int8" and not int8_kernel_exists():
+        raise ValueError(f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
+    if precision == "int4" and not int4_kernel_works():
         raise ValueError(f"precision int4 needs torch's int4 kernel for CPUs (torch 2.6 and newer), which this torch "
-                         f"({torch.__version__}) lacks or takes in another form; use int8, float32 or bfloat16"
-                         if precision == "int4" else
-                         f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
+                         f"({torch.__version__}) lacks or takes in another form; use int8, float32 or bfloat16")
     _replace_linear_layers(model, precision)
     return model.to(dtype=torch.bfloat16)  # the packed weights are integers and stay as they are
 

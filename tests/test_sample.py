@@ -231,7 +231,10 @@ def test_int4_output_layer_too_where_the_vocabulary_is_a_multiple_of_16():
     with torch.no_grad():
         full = model(ids, ids)[0][0, len(prompt) - 1:-1].float()
     torch.testing.assert_close(torch.stack([step.logits for step in steps]), full, atol=0.05, rtol=0.05)
-    assert [step.token_id for step in steps] == full.argmax(-1).tolist()
+    # Greedy picks the full forward's best token, or one within rounding of it (a near-tie may fall
+    # either way with another CPU's kernel).
+    chosen = torch.tensor([step.token_id for step in steps])
+    assert (full.max(-1).values - full.gather(-1, chosen[:, None]).squeeze(-1)).max() <= 0.05
 
 
 def test_int8_is_refused_off_the_cpu():

@@ -40,6 +40,19 @@ def test_residual_dropout_adds_the_kept_part_scaled_and_its_gradient_matches(dty
     assert torch.allclose(update.grad.float(), kept.float() / 0.75, rtol=1e-2)
 
 
+@pytest.mark.parametrize("p", [0.1, 0.25])
+def test_a_bfloat16_update_is_scaled_by_one_over_one_minus_p_exactly_not_by_its_bfloat16_rounding(p):
+    # 1 / 0.9 in bfloat16 is 1.109375: kept elements would all come out 0.16% too small.
+    torch.manual_seed(2)
+    update = torch.randn(256, 64).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ResidualDropout(p).train()(torch.zeros(256, 64), update)
+    assert out.dtype == torch.float32
+    kept = out != 0
+    assert torch.allclose(out[kept], update.float()[kept] / (1 - p), rtol=1e-6, atol=0)
+    assert torch.equal(out[~kept], torch.zeros_like(out[~kept]))
+
+
 def test_dropout_is_reproducible_with_a_seed_and_off_in_eval_mode():
     x = torch.randn(32, 32)
     layer = Dropout(0.1).train()

@@ -24,6 +24,7 @@ from .config import Config, ConfigError
 from .data import DataError, DataInfo, Progress, open_tokens, prepare_builtin, read_meta
 from .device import DtypeChoice, choose_dtype, enable_fast_matmul, pick_device, should_compile, use_cpu_cores
 from .distributed import World
+from .host_memory import keep_freed_memory
 from .locales import Text
 from .model import GPT
 from .run import Run, memory_problems
@@ -90,6 +91,7 @@ def set_up(cfg: Config, world: World, fresh: bool = False,
         device = torch.device("cuda", world.local_rank)
     if device.type == "cpu":
         use_cpu_cores(share=world.local_size)
+        keep_freed_memory()
     enable_fast_matmul(device)
     dtype = choose_dtype(device, cfg.dtype)
     if problems := memory_problems(cfg, device):  # refused before anything is allocated

@@ -1,0 +1,56 @@
+"""Memory a training step frees is kept for the next step instead of going back to the kernel.
+
+A step on a CPU allocates and frees the same large tensors every time: activations, their
+gradients, the tied embedding's 37 MB gradient at the default recipe. glibc's malloc gives every
+block above its mmap threshold (which adapts, but never beyond 32 MB) fresh pages from the
+kernel, and hands free memory at the top of its heap back once more than the trim threshold
+(twice the mmap threshold) is free there. Either way the next step writes to new pages, and each
+new page is a page fault: at the default recipe in bfloat16, about 97,000 faults and 0.23 s of
+system time a step on a 2-core Zen 4, against about 250 faults and 0.01 s with the two
+thresholds raised (peak memory 1.40 against 1.42 GB).
+
+Only glibc's own malloc is tuned, through `mallopt`; settings a user gave glibc in the environment
+win, and other C libraries (macOS, Windows, musl) are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+MMAP_THRESHOLD_BYTES = 1 << 30  # blocks up to 1 GB come from the heap, and are reused once freed
+TRIM_THRESHOLD_BYTES = 1 << 29  # up to 512 MB free at the top of the heap stays with the process
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
+USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+_kept: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc's thresholds, once per process; whether they are raised (False where they do not apply)."""
+    global _kept
+    if _kept is None:
+        _kept = _raise_thresholds()
+    return _kept
+
+
+def freed_memory_kept() -> bool:
+    """Whether `keep_freed_memory` has raised the thresholds in this process."""
+    return bool(_kept)
+
+
+def user_set_malloc() -> bool:
+    return any(name in os.environ for name in USER_SETTINGS) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def _raise_thresholds() -> bool:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or user_set_malloc():
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # Both: setting either one stops glibc adapting the other.
+    return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1

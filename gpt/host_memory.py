@@ -9,6 +9,10 @@ new page is a page fault: at the default recipe in bfloat16, about 97,000 faults
 system time a step on a 2-core Zen 4, against about 250 faults and 0.01 s with the two
 thresholds raised (peak memory 1.40 against 1.42 GB).
 
+What is kept is given back when a run ends (`release_freed_memory`, glibc's `malloc_trim`): the
+app lives on after a run, and at the default recipe it would otherwise hold 1.4 GB instead of 0.34.
+While a run trains it holds about 10% more than with glibc's defaults (1.43 against 1.30 GB there).
+
 Only glibc's own malloc is tuned, through `mallopt`; settings a user gave glibc in the environment
 win, and other C libraries (macOS, Windows, musl) are left alone.
 """
@@ -44,12 +48,28 @@ def user_set_malloc() -> bool:
     return any(name in os.environ for name in USER_SETTINGS) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
 
 
-def _raise_thresholds() -> bool:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or user_set_malloc():
+def release_freed_memory() -> bool:
+    """Give the memory that is free in glibc's heap back to the kernel (at the end of a run); whether it could."""
+    malloc_trim = _glibc_function("malloc_trim")
+    if malloc_trim is None:
         return False
+    malloc_trim.argtypes, malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    malloc_trim(0)
+    return True
+
+
+def _glibc_function(name: str):
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
     try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+        return getattr(ctypes.CDLL(None), name)  # the C library this process already runs on
     except (OSError, AttributeError):
+        return None
+
+
+def _raise_thresholds() -> bool:
+    mallopt = None if user_set_malloc() else _glibc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # Both: setting either one stops glibc adapting the other.

@@ -49,6 +49,11 @@ class _Workspace(threading.local):
 _workspace = _Workspace()
 
 
+def free_workspace() -> None:
+    """Let this thread's buffers go, at the end of a run: the app lives on, and the next run may need other sizes."""
+    _workspace.buffers.clear()
+
+
 class ChunkedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

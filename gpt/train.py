@@ -34,7 +34,9 @@ from .distributed import World, join_world
 from .files import temporary_path
 from .generate import generate
 from .health import Advice, HealthMonitor
+from .host_memory import release_freed_memory
 from .locales import Text
+from .loss import free_workspace
 from .model import GPT
 from .run import MEMORY_TIPS, Run
 from .run_setup import USER_ERRORS, Setup, set_up
@@ -275,6 +277,8 @@ def train(
         events.close()
         if log is not None:
             log.close()
+        free_workspace()
+        release_freed_memory()  # the run's model, optimizer and buffers are gone now
 
 
 def _first_line(error: BaseException) -> str:

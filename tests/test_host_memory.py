@@ -11,7 +11,10 @@ import sys
 
 import pytest
 
+import gpt.loss
+import gpt.train
 from gpt import host_memory
+from gpt.train import Finished
 
 glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="the thresholds are glibc's; other C libraries are left alone")
@@ -52,3 +55,37 @@ def test_a_large_tensor_made_again_after_it_is_freed_reuses_its_pages():
 def test_a_users_own_malloc_settings_are_left_alone():
     assert page_faults("keep", MALLOC_TRIM_THRESHOLD_="131072")["kept"] is False
     assert page_faults("keep", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")["kept"] is False
+
+RSS_AFTER_FREE_AND_RELEASE = """
+import json, torch
+from gpt.host_memory import keep_freed_memory, release_freed_memory
+def rss_mb():
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) // 1024
+keep_freed_memory()
+start = rss_mb()
+tensors = [torch.empty(16 << 20).fill_(1.0) for _ in range(4)]  # 256 MB
+del tensors
+freed = rss_mb()
+released = release_freed_memory()
+print(json.dumps({"start": start, "freed": freed, "released": released, "after": rss_mb()}))
+"""
+
+
+@glibc_only
+def test_memory_kept_while_training_goes_back_to_the_system_when_the_run_ends():
+    result = subprocess.run([sys.executable, "-c", RSS_AFTER_FREE_AND_RELEASE], capture_output=True, text=True,
+                            check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    sizes = json.loads(result.stdout)
+    assert sizes["freed"] - sizes["start"] > 200, sizes  # kept by the process for the next step
+    assert sizes["released"] is True and sizes["freed"] - sizes["after"] > 200, sizes
+
+
+def test_a_run_gives_its_memory_back_once_it_has_ended(cfg, monkeypatch):
+    ended_when_released, buffers_while_training = [], set()
+    monkeypatch.setattr(gpt.train, "release_freed_memory", lambda: ended_when_released.append(len(events)))
+    events = []
+    for event in gpt.train.train(cfg):
+        events.append(event)
+        buffers_while_training |= set(gpt.loss._workspace.buffers)
+    assert isinstance(events[-1], Finished) and ended_when_released == [len(events)]
+    assert "logits" in buffers_while_training and not gpt.loss._workspace.buffers  # the loss's buffers went too

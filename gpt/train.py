@@ -34,7 +34,7 @@ from .distributed import World, join_world
 from .files import temporary_path
 from .generate import generate
 from .health import Advice, HealthMonitor
-from .host_memory import release_freed_memory
+from .host_memory import keep_freed_memory, release_freed_memory
 from .locales import Text
 from .loss import free_workspace
 from .model import GPT
@@ -177,6 +177,8 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
     """Median seconds of one training step of this config on random tokens, after one warm-up step."""
     device = device or pick_device(cfg.device)
     dtype = dtype or pick_dtype(device, cfg.dtype)
+    if device.type == "cpu":
+        keep_freed_memory()  # as a run does, so the estimate is the run's speed
     model = GPT(cfg).to(device)
     optimizer = model.optimizer(cfg.lr, cfg.weight_decay, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -186,6 +188,9 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
         started = time.perf_counter()
         train_step(model, optimizer, scaler, [(x, x)], cfg.grad_clip, device, dtype).loss.item()
         timings.append(time.perf_counter() - started)
+    del model, optimizer, x
+    free_workspace()
+    release_freed_memory()
     return sorted(timings[1:])[len(timings[1:]) // 2]
 
 

@@ -189,8 +189,7 @@ def time_training_step(cfg: Config, steps: int = 3, device: torch.device | None 
         train_step(model, optimizer, scaler, [(x, x)], cfg.grad_clip, device, dtype).loss.item()
         timings.append(time.perf_counter() - started)
     del model, optimizer, x
-    free_workspace()
-    release_freed_memory()
+    _let_memory_go()
     return sorted(timings[1:])[len(timings[1:]) // 2]
 
 
@@ -282,8 +281,13 @@ def train(
         events.close()
         if log is not None:
             log.close()
-        free_workspace()
-        release_freed_memory()  # the run's model, optimizer and buffers are gone now
+        _let_memory_go()  # the run's model, optimizer and buffers are gone now
+
+
+def _let_memory_go() -> None:
+    """The loss's buffers and the heap's free memory back to the system: the app lives on after a run."""
+    free_workspace()
+    release_freed_memory()
 
 
 def _first_line(error: BaseException) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import gpt.train
 from gpt import host_memory
 from gpt.train import Finished
 
-glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+glibc_only = pytest.mark.skipif(not host_memory.on_glibc(),
                                 reason="the thresholds are glibc's; other C libraries are left alone")
 
 # A 64 MB tensor written, freed and made again, as a training step does with its activations.
@@ -55,6 +54,7 @@ def test_a_large_tensor_made_again_after_it_is_freed_reuses_its_pages():
 def test_a_users_own_malloc_settings_are_left_alone():
     assert page_faults("keep", MALLOC_TRIM_THRESHOLD_="131072")["kept"] is False
     assert page_faults("keep", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")["kept"] is False
+
 
 RSS_AFTER_FREE_AND_RELEASE = """
 import json, torch

@@ -4,8 +4,9 @@ Trains the config (default: the default recipe, vocabulary 24000) on random toke
 execution mode and reports the median ms/step, tokens/s, achieved GFLOP/s and the fraction of
 the matmul peak measured in the same run; then samples 250 tokens at batch 1 from a 1-token
 and a 200-token prompt, with and without the KV cache, at the app's default temperature 0.9
-and top-k 50 (with the cache, the median of --sample_runs texts). The "reference" mode is the same model written the textbook way
-(scripts/reference_model.py), measured in the same run. Figures, not pass/fail.
+and top-k 50 (with the cache, the median of --sample_runs texts). The "reference" mode is the
+same model written the textbook way (scripts/reference_model.py), measured in the same run.
+Figures, not pass/fail.
 """
 
 import argparse
@@ -113,23 +114,19 @@ SAMPLING = SamplingOptions()  # the app's and CLI's defaults: temperature 0.9, t
 
 def time_sampling(cfg, device, precision: str, prompt_tokens: int, use_cache: bool, runs: int,
                   new_tokens: int = 250) -> float:
-    """Median tokens/s of `runs` texts generated at batch 1, the weights stored in `precision` (as load_model does).
+    """Tokens/s of the median of `runs` texts at batch 1, the weights stored in `precision` (as load_model does).
 
     A median because one text is a fraction of a second: on a shared 2-core CPU, identical runs of
-    one text ranged 626-1,020 tokens/s.
+    one text ranged 626-1,020 tokens/s. Each text has exactly `new_tokens` tokens (see `generate`),
+    and taking each token's id waits for the device.
     """
     torch.manual_seed(0)
     model = for_inference(GPT(cfg.replace(dropout=0.0)).to(device), precision)
     prompt = torch.randint(cfg.vocab_size, (prompt_tokens,)).tolist()
     list(generate(model, prompt, SAMPLING.replace(max_new_tokens=5), use_cache=use_cache))  # warm-up
-    rates = []
-    for _ in range(runs):
-        synchronize(device)
-        started = time.perf_counter()
-        count = sum(1 for _ in generate(model, prompt, SAMPLING.replace(max_new_tokens=new_tokens), use_cache=use_cache))
-        synchronize(device)
-        rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
+    options = SAMPLING.replace(max_new_tokens=new_tokens)
+    seconds = step_timings(lambda: list(generate(model, prompt, options, use_cache=use_cache)), 0, runs)
+    return new_tokens / statistics.median(seconds)
 
 
 def time_reference_sampling(cfg, device, prompt_tokens: int, new_tokens: int = 250) -> float:
@@ -157,6 +154,8 @@ def main() -> int:
                         help="texts of 250 tokens per sampling figure with the KV cache (the median is reported)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parse_config_args(parser)
+    if args.sample_runs < 1:
+        parser.error(f"--sample_runs must be at least 1, got {args.sample_runs}")
     cfg = config_from_args(args)
     device = pick_device(cfg.device)
     if device.type == "cpu":

@@ -57,7 +57,7 @@ def save_checkpoint(path: str | os.PathLike, **contents) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
     """Load and check a checkpoint; raise CheckpointError saying what is wrong with it.
 
-    `mmap` maps the tensors instead of reading them: what lists runs reads only the small entries.
+    `mmap` maps the tensors instead of reading them: what lists or describes runs reads only the small entries.
     """
     path = Path(path)
     if not path.is_file():
@@ -68,9 +68,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         text = _plain(str(error))
-        with open(path, "rb") as file:
-            is_raw_pickle = file.read(2) in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-        if is_raw_pickle:
+        if _is_raw_pickle(path):
             raise CheckpointError(Text("checkpoint.raw_pickle", path=str(path))) from None
         if "Unsupported global" in text:
             # weights_only refuses anything but tensors and plain data: this file wants to run code.
@@ -79,6 +77,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             raise CheckpointError(Text("checkpoint.unsafe", path=str(path), reason=reason.strip())) from None
         raise CheckpointError(Text("checkpoint.corrupt", path=str(path), reason=text.splitlines()[0][:200])) from None
     except Exception as error:  # truncated zip, random bytes, an empty or text file: all just unreadable
+        if _is_raw_pickle(path):  # what torch says of one when mapping (it refuses before unpickling)
+            raise CheckpointError(Text("checkpoint.raw_pickle", path=str(path))) from None
         first_line = (_plain(str(error)).splitlines() or [type(error).__name__])[0][:200]
         raise CheckpointError(Text("checkpoint.unreadable", path=str(path), reason=first_line)) from None
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
@@ -88,6 +88,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(Text("checkpoint.newer_format", path=str(path), found=checkpoint["format_version"],
                                    reads=FORMAT_VERSION))
     return checkpoint
+
+
+def _is_raw_pickle(path: Path) -> bool:
+    """A pickle written without torch.save's zip container: it may run code when unpickled."""
+    with open(path, "rb") as file:
+        return file.read(2) in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 def _plain(text: str) -> str:
@@ -126,11 +132,14 @@ def archive_checkpoint(path: str | os.PathLike) -> Path | None:
     return target
 
 
-def load_weights(model: torch.nn.Module, checkpoint: dict, path: str | os.PathLike) -> None:
+def load_weights(model: torch.nn.Module, checkpoint: dict, path: str | os.PathLike, assign: bool = False) -> None:
     """Put the checkpoint's weights into the model; CheckpointError when they do not fit its config
-    (a file edited or assembled by hand: the names or shapes of its tensors differ from the model's)."""
+    (a file edited or assembled by hand: the names or shapes of its tensors differ from the model's).
+
+    `assign` makes the model's parameters the checkpoint's tensors instead of copying them.
+    """
     try:
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(checkpoint["model"], assign=assign)
     except (RuntimeError, KeyError, TypeError, AttributeError) as error:
         reason = (_plain(str(error)).strip().splitlines() or [type(error).__name__])[0][:200]
         raise CheckpointError(Text("checkpoint.weights_do_not_fit", path=str(path), reason=reason)) from None

@@ -20,7 +20,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import Config, ConfigError
-from .inference import LoadedModel, load_model
+from .inference import LoadedModel, load_model, read_checkpoint_info
 from .locales import Text
 from .model import count_parameters, estimate_training_memory
 from .run_name import LOG_FOLDER, run_name_problem
@@ -62,7 +62,7 @@ class Run:
         if not self.has_checkpoint():
             return None
         try:
-            return int(load_checkpoint(self.checkpoint)["step"])
+            return int(load_checkpoint(self.checkpoint, mmap=True)["step"])  # mapped: after running out of memory too
         except (ValueError, KeyError):
             return None
 
@@ -70,6 +70,10 @@ class Run:
              precision: str | None = None) -> LoadedModel:
         """The latest checkpoint ready to sample (see gpt.inference.load_model)."""
         return load_model(self.checkpoint, tok_path, device, precision)
+
+    def checkpoint_info(self, tok_path: str | os.PathLike | None = None) -> dict:
+        """What load would say about the latest checkpoint, checked the same way, without reading its weights."""
+        return read_checkpoint_info(self.checkpoint, tok_path)
 
 
 @dataclass(frozen=True)

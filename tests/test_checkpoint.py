@@ -17,7 +17,7 @@ from gpt.checkpoint import (FORMAT_VERSION, REQUIRED_KEYS, ArchitectureMismatch,
 from gpt.run import CHECKPOINT_NAME, list_runs
 from gpt.config import Config
 from gpt.model import GPT
-from gpt.inference import load_model
+from gpt.inference import load_model, read_checkpoint_info
 from gpt.tokenizer import fingerprint, load_tokenizer, save_tokenizer, train_tokenizer
 
 from conftest import make_text
@@ -243,10 +243,25 @@ def test_load_model_refuses_another_tokenizer(tmp_path, trained):
     other_path = tmp_path / "other.json"
     save_tokenizer(other, other_path)
     assert fingerprint(other) != fingerprint(load_tokenizer(config.tok_path))
-    with pytest.raises(TokenizerMismatch) as raised:
-        load_model(checkpoint, other_path)
-    assert "different tokenizer" in str(raised.value) and str(other_path) in str(raised.value)
+    for attempt in (load_model, read_checkpoint_info):
+        with pytest.raises(TokenizerMismatch) as raised:
+            attempt(checkpoint, other_path)
+        assert "different tokenizer" in str(raised.value) and str(other_path) in str(raised.value)
     load_model(checkpoint, config.tok_path)  # its own one is fine
+
+
+def test_a_checkpoint_is_described_as_loaded_without_reading_its_weights(trained, monkeypatch):
+    config, checkpoint = trained
+    loaded = load_model(checkpoint, config.tok_path)
+    described = read_checkpoint_info(checkpoint, config.tok_path)
+    assert described == loaded.checkpoint_info and described["step"] > 0
+
+    mapped = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: mapped.append(kwargs.get("mmap")) or
+                        real_load(*args, **kwargs))
+    read_checkpoint_info(checkpoint, config.tok_path)
+    assert mapped == [True], "the file is mapped, its tensors left on disk"
 
 
 def test_load_model_uses_the_tokenizer_path_in_the_checkpoint(trained):
@@ -296,14 +311,15 @@ def test_weights_that_do_not_fit_their_config_are_a_sentence_for_sampling_resumi
     """A checkpoint edited by hand: its config says one shape, its tensors have another."""
     from conftest import run_training
     from gpt.export import export_hf
-    from gpt.inference import load_model
+    from gpt.inference import load_model, read_checkpoint_info
 
     run_training(cfg.replace(max_steps=10, eval_interval=10))
     path = Path(cfg.out_dir) / "ckpt.pt"
     checkpoint = torch.load(path, weights_only=True)
     checkpoint["model"] = {name: value[..., :1] if value.dim() else value for name, value in checkpoint["model"].items()}
     torch.save(checkpoint, path)
-    for attempt in (lambda: load_model(path, cfg.tok_path), lambda: export_hf(path, tmp_path / "out"),
+    for attempt in (lambda: load_model(path, cfg.tok_path), lambda: read_checkpoint_info(path, cfg.tok_path),
+                    lambda: export_hf(path, tmp_path / "out"),
                     lambda: run_training(cfg.replace(max_steps=20, eval_interval=10))):
         with pytest.raises(CheckpointError, match="do not fit the model its config describes"):
             attempt()

@@ -535,6 +535,7 @@ def test_without_a_checkpoint_sampling_says_so(empty_app):
 def test_sampling_picks_up_a_new_checkpoint(app):
     run_to_end(app, controls(max_steps=10.0, eval_interval=10.0))
     assert "step **10**" in app.checkpoint_info("en")
+    assert app._loaded is None, "described from the file's small entries: no model loaded until text is asked for"
     first_model = app.loaded_model()
     time.sleep(0.01)  # a new modification time
     run_to_end(app, controls(max_steps=20.0, eval_interval=10.0))

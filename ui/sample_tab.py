@@ -2,7 +2,8 @@
 
 The sampling controls are made from `gpt.sampling.SamplingOptions`, so a new option shows up
 here, in the `/sample` API and on the CLI by itself. Sampling works while a run trains: the tab
-loads the run's latest checkpoint on the CPU, again whenever the file changes.
+describes each checkpoint the run saves from the file's small entries (the weights stay on disk,
+so training keeps its cores), and loads the latest one on the CPU when text is asked for.
 """
 
 from __future__ import annotations
@@ -47,11 +48,18 @@ class CachedModel(NamedTuple):
     model: LoadedModel
 
 
+class CachedInfo(NamedTuple):
+    path: str
+    stamp: tuple  # the checkpoint's and tokenizer's modification times
+    info: dict
+
+
 class SampleTab:
     """The Sample tab's handlers."""
 
     def __init__(self):
         self._loaded: CachedModel | None = None
+        self._described: CachedInfo | None = None
         self._load_lock = threading.Lock()
         self._exports = tempfile.TemporaryDirectory(prefix="gpt-export-")  # removed with the server
 
@@ -76,7 +84,7 @@ class SampleTab:
     def run_view(self, run_name: str | None, language: str) -> RunView:
         """The run's checkpoint described, and the file for the download button (copied only on request).
 
-        The file is offered only once it has loaded safely: never a download of a refused (e.g. malicious) file.
+        The file is offered only once it has passed load's checks: never a download of a refused (e.g. malicious) file.
         """
         info, loaded = self._describe(language, run_name)
         card = self.reproducibility(language, run_name) if loaded else ""
@@ -86,7 +94,7 @@ class SampleTab:
 
     def reproducibility(self, language: str, run_name: str | None = "") -> str:
         """How the run's checkpoint was trained (see gpt.reproducibility), and the command that trains it again."""
-        card = self.loaded_model(run_name or "").checkpoint_info.get("reproducibility")
+        card = self.described_checkpoint(run_name or "").get("reproducibility")
         if not card:
             return say(Text("repro.none"), language)
         lines = [f"- {say(line, language)}" for line in describe(card)]
@@ -98,7 +106,7 @@ class SampleTab:
         try:
             run = self.storage.run(run_name)
             folder = self._export_folder()
-            name = f"{run_name or 'gpt'}-step{self.loaded_model(run_name).checkpoint_info['step']}-transformers.zip"
+            name = f"{run_name or 'gpt'}-step{self.described_checkpoint(run_name)['step']}-transformers.zip"
             zip_path = export_hf_zip(run.checkpoint, folder / name, self.storage.config().tok_path)
         except ConfigError as error:
             return ExportView(gr.update(value=None, visible=False),
@@ -123,13 +131,31 @@ class SampleTab:
                 if self._loaded is not None and self._loaded.path == str(path):
                     return self._loaded.model  # a fresh run moved the old one away and has not saved yet
                 raise CheckpointError(f"no checkpoint at {path}; train first")
-            # The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart.
-            tokenizer = Path(self.storage.config().tok_path)
-            stamp = (path.stat().st_mtime, tokenizer.stat().st_mtime if tokenizer.exists() else None, precision)
+            stamp = (*self._file_stamp(path), precision)
             if self._loaded is None or (self._loaded.path, self._loaded.stamp) != (str(path), stamp):
-                model = run.load(tokenizer, "cpu", None if precision == "auto" else precision)
+                model = run.load(self.storage.config().tok_path, "cpu", None if precision == "auto" else precision)
                 self._loaded = CachedModel(str(path), stamp, model)
             return self._loaded.model
+
+    def described_checkpoint(self, run_name: str = "") -> dict:
+        """The run's latest checkpoint_info (see LoadedModel), checked as loaded_model checks it, weights unread.
+
+        Read again when the file changed; CheckpointError or TokenizerError as loaded_model raises them.
+        """
+        run = self.storage.run(run_name)
+        path = run.checkpoint
+        with self._load_lock:
+            if not path.is_file():
+                raise CheckpointError(f"no checkpoint at {path}; train first")
+            stamp = self._file_stamp(path)
+            if self._described is None or (self._described.path, self._described.stamp) != (str(path), stamp):
+                self._described = CachedInfo(str(path), stamp, run.checkpoint_info(self.storage.config().tok_path))
+            return self._described.info
+
+    def _file_stamp(self, checkpoint: Path) -> tuple:
+        """The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart."""
+        tokenizer = Path(self.storage.config().tok_path)
+        return checkpoint.stat().st_mtime, tokenizer.stat().st_mtime if tokenizer.exists() else None
 
     def checkpoint_info(self, language: str, run_name: str | None = "") -> str:
         """The run's checkpoint described as Markdown: step, val loss, shape, when saved, the sampling precision."""
@@ -145,7 +171,7 @@ class SampleTab:
         if not path.is_file():
             return message("no_checkpoint", language), None
         try:
-            info = self.loaded_model(run_name).checkpoint_info
+            info = self.described_checkpoint(run_name)
         except (CheckpointError, TokenizerError) as error:
             return message("checkpoint_error", language, message=say(error.args[0], language)), None
         cfg = info["cfg"]

@@ -60,6 +60,7 @@ class SampleTab:
     def __init__(self):
         self._loaded: CachedModel | None = None
         self._described: CachedInfo | None = None
+        self._describe_lock = threading.Lock()  # a description does not wait for a model being loaded
         self._load_lock = threading.Lock()
         self._exports = tempfile.TemporaryDirectory(prefix="gpt-export-")  # removed with the server
 
@@ -144,7 +145,7 @@ class SampleTab:
         """
         run = self.storage.run(run_name)
         path = run.checkpoint
-        with self._load_lock:
+        with self._describe_lock:
             if not path.is_file():
                 raise CheckpointError(f"no checkpoint at {path}; train first")
             stamp = self._file_stamp(path)

@@ -268,15 +268,18 @@ def train(
     events = _train(cfg, stop, fresh, keep_checkpoint_architecture)
     try:
         for event in events:
+            advice = None
             if isinstance(event, Started) and event.cfg.tensorboard:
                 try:
                     log = TensorBoardLog(event)
                 except Exception as error:  # noqa: BLE001 (a log that cannot be written must not stop training)
-                    yield Advice(event.step, "log_failed", Text("train.log_failed", folder=str(
+                    advice = Advice(event.step, "log_failed", Text("train.log_failed", folder=str(
                         log_folder(Path(event.checkpoint).parent)), reason=_first_line(error)))
             if log is not None:
                 log.record(event)
             yield event
+            if advice is not None:  # after Started, which every consumer expects first
+                yield advice
     finally:
         events.close()
         if log is not None:

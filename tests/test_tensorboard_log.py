@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import run_training
 from gpt.cli.train import main as train_main
-from gpt.train import Evaluated, Sampled, StepDone, train
+from gpt.train import Evaluated, Sampled, Started, StepDone, train
 
 SCALARS = ("train/loss", "train/lr", "train/tokens_per_second", "train/grad_norm", "eval/train_loss",
            "eval/val_loss", "eval/val_bpb")
@@ -113,3 +113,20 @@ def test_a_log_that_cannot_be_written_is_advice_and_training_goes_on(cfg):
     assert events[-1].reason == "done"
     advice = [e for e in events if isinstance(e, Advice) and e.kind == "log_failed"]
     assert len(advice) == 1 and str(folder) in advice[0].message
+    started = next(i for i, event in enumerate(events) if isinstance(event, Started))
+    assert events[started + 1] is advice[0], "said right after Started, which every consumer expects first"
+
+
+def test_the_cli_says_a_log_cannot_be_written_and_trains_on(cfg, capsys):
+    """torch's GPU images lack tensorboardX, say: the CLI printed nothing but a traceback there."""
+    folder = log_folder_of(cfg)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the log folder should be")
+    args = ["--max_steps", "10", "--eval_interval", "10"]
+    for name in ("train_bin", "val_bin", "tok_path", "out_dir", "block_size", "n_layer", "n_head", "n_embd",
+                 "batch_size", "eval_iters", "device", "dtype"):
+        args += [f"--{name}", str(getattr(cfg, name))]
+    assert train_main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"advice: the TensorBoard log in {folder} cannot be written" in printed, printed
+    assert "reached max_steps (10)" in printed and (Path(cfg.out_dir) / "ckpt.pt").is_file()

@@ -95,14 +95,14 @@ def show(events) -> None:
             elif isinstance(event, Evaluated):
                 # The same in every language: scripts parse this line.
                 bpb = f" val_bpb={event.val_bpb:.3f}" if event.val_bpb is not None else ""
-                bar.write(f"step {event.step} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f}{bpb}")
+                tqdm.write(f"step {event.step} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f}{bpb}")
             elif isinstance(event, Sampled):
-                bar.write(say("cli.sample", step=event.step, text=event.text))
+                tqdm.write(say("cli.sample", step=event.step, text=event.text))
             elif isinstance(event, CheckpointSaved):
-                bar.write(say("cli.saved_best" if event.best_path else "cli.saved", path=event.path,
+                tqdm.write(say("cli.saved_best" if event.best_path else "cli.saved", path=event.path,
                               best=event.best_path))
             elif isinstance(event, Advice):
-                bar.write(say("cli.advice", message=in_language(event.message, LANGUAGE)))
+                tqdm.write(say("cli.advice", message=in_language(event.message, LANGUAGE)))
             elif isinstance(event, Finished):
                 if bar is not None:
                     bar.close()

@@ -16,7 +16,7 @@ from .controls import Setting, settings
 from .corpus import corpus_names, corpus_text_path
 from .data import DataError, DataInfo, Progress, max_upload_bytes, prepare_builtin, prepare_files, read_meta
 from .device import INFERENCE_PRECISIONS, choose_dtype, pick_device
-from .inference import LoadedModel, load_model
+from .inference import LoadedModel, PrecisionUnavailable, load_model
 from .model import count_parameters, estimate_training_memory, training_flops_per_token
 from .run import Run, list_runs, memory_problems
 from .run_name import run_name_problem
@@ -41,5 +41,5 @@ __all__ = [
     "CheckpointError", "TokenizerMismatch", "time_training_step",
     "Advice", "CheckpointSaved", "Evaluated", "Finished", "Sampled", "Started", "StepDone",
     # sampling
-    "LoadedModel", "load_model",
+    "LoadedModel", "PrecisionUnavailable", "load_model",
 ]

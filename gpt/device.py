@@ -79,9 +79,30 @@ class CpuFeatures:
 
 
 def cpu_features() -> CpuFeatures:
-    probe = torch.cpu
-    return CpuFeatures(avx2=bool(probe._is_avx2_supported()), avx512=bool(probe._is_avx512_supported()),
-                       avx512_bf16=bool(probe._is_avx512_bf16_supported()), amx=bool(probe._is_amx_tile_supported()))
+    return CpuFeatures(avx2=_cpu_has("avx2", "avx2"), avx512=_cpu_has("avx512", "avx512f"),
+                       avx512_bf16=_cpu_has("avx512_bf16", "avx512_bf16"), amx=_cpu_has("amx_tile", "amx_tile"))
+
+
+def _cpu_has(probe: str, linux_flag: str) -> bool:
+    """torch's own probe (torch.cpu._is_<probe>_supported, torch 2.5 and newer), else the kernel's CPU flags.
+
+    torch 2.4 has only `_is_cpu_support_avx2` / `_avx512`; where no probe answers, Linux's
+    /proc/cpuinfo does, and elsewhere the feature counts as absent (float32 is then chosen).
+    """
+    for name in (f"_is_{probe}_supported", f"_is_cpu_support_{probe}"):
+        if callable(check := getattr(torch.cpu, name, None)):
+            return bool(check())
+    return linux_flag in _linux_cpu_flags()
+
+
+@functools.cache
+def _linux_cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            line = next((line for line in file if line.startswith("flags")), "")
+    except OSError:
+        return frozenset()
+    return frozenset(line.partition(":")[2].split())
 
 
 @dataclass(frozen=True)
@@ -184,7 +205,8 @@ def _int4_kernel_takes_our_packing() -> bool:
 
 def cpu_has_vector_int_kernels() -> bool:
     """Whether this CPU runs the int8 / int4 weight matmuls vectorized (AVX2 or AVX-512): without, they crawl."""
-    return torch.cpu._is_avx2_supported() or torch.cpu._is_avx512_supported()
+    features = cpu_features()
+    return features.avx2 or features.avx512
 
 
 def autocast(device: torch.device, dtype: torch.dtype):

@@ -24,6 +24,10 @@ from .text import TextStream
 from .tokenizer import end_of_text_id, file_fingerprint, load_tokenizer
 
 
+class PrecisionUnavailable(ValueError):
+    """A precision that this torch or device cannot run; the message says what to use instead."""
+
+
 @dataclass
 class LoadedModel:
     """A model ready to sample, with what the Sample tab and CLI show about it."""
@@ -170,11 +174,11 @@ def for_inference(model: GPT, precision: str) -> GPT:
     if precision not in ("int8", "int4"):
         return model.to(dtype=getattr(torch, precision))
     if next(model.parameters()).device.type != "cpu":
-        raise ValueError(f"precision {precision} runs on a CPU only; on this device use bfloat16 or float16")
+        raise PrecisionUnavailable(f"precision {precision} runs on a CPU only; on this device use bfloat16 or float16")
     if precision == "int8" and not int8_kernel_exists():
-        raise ValueError(f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
+        raise PrecisionUnavailable(f"precision int8 needs a newer torch than {torch.__version__}; use float32 or bfloat16")
     if precision == "int4" and not int4_kernel_works():
-        raise ValueError(f"precision int4 needs torch's int4 kernel for CPUs (torch 2.6 and newer), which this torch "
+        raise PrecisionUnavailable(f"precision int4 needs torch's int4 kernel for CPUs (torch 2.6 and newer), which this torch "
                          f"({torch.__version__}) lacks or takes in another form; use int8, float32 or bfloat16")
     _replace_linear_layers(model, precision)
     return model.to(dtype=torch.bfloat16)  # the packed weights are integers and stay as they are

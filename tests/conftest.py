@@ -35,6 +35,18 @@ from gpt.config import Config  # noqa: E402
 # Vocabulary of the shared test dataset (small: tokenizer training and the output layer stay cheap).
 TEST_VOCAB_SIZE = 600
 
+# int4 weights need torch's int4 CPU kernel (torch 2.6 and newer). On an older torch the tests of
+# int4 itself are skipped and those of its refusal say what a user then sees.
+from gpt.device import int4_kernel_works  # noqa: E402
+
+HAS_INT4 = int4_kernel_works()
+NEEDS_INT4 = pytest.mark.skipif(not HAS_INT4, reason=f"torch {torch.__version__} has no int4 CPU kernel (2.6 and newer)")
+
+
+def precisions(*names: str) -> list:
+    """Parameters for a test of each precision: int4 marked NEEDS_INT4."""
+    return [pytest.param(name, marks=NEEDS_INT4) if name == "int4" else name for name in names]
+
 _EN_WORDS = (
     "the a an engineer team build ship product data model train test deploy review code "
     "remote office salary benefits great small large fast careful python rust service "

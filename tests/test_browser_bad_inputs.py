@@ -433,7 +433,7 @@ ROWS = [
     Row("sample_with_the_tokenizer_missing", sampling_refused("tokenizer.json", "does not exist"),
         breaks=remove_tokenizer),
     Row("sample_with_a_corrupt_tokenizer", sampling_refused("tokenizer.json is corrupt"), breaks=corrupt_tokenizer),
-    Row("malicious_pickle_checkpoint", sampling_refused("refused to load", "could run code", "GLOBAL exec"),
+    Row("malicious_pickle_checkpoint", sampling_refused("refused to load", "could run code", "exec was not an allowed global"),
         breaks=malicious_checkpoint, never=("add_safe_globals",)),
     Row("raw_pickle_checkpoint", sampling_refused("refused to load", "raw Python pickle"),
         breaks=raw_pickle_checkpoint),

@@ -79,6 +79,10 @@ def random_weights(trained, tmp_path_factory):
 
 
 def hugging_face(folder):
+    from transformers.utils import is_torch_available
+
+    if not is_torch_available():  # transformers 5 takes torch 2.6 and newer; the export itself needs neither
+        pytest.skip(f"this transformers cannot load models with torch {torch.__version__}")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)

@@ -16,6 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from gpt.checkpoint import load_checkpoint  # noqa: E402
 from gpt.config import ConfigError  # noqa: E402
@@ -26,7 +27,7 @@ from ui.train_tab import CONTROL_FIELDS  # noqa: E402
 from ui.train_tab import human_count as _human_count  # noqa: E402
 from ui.trainer import TrainerApp  # noqa: E402
 
-from conftest import DATA_FILES, TEST_VOCAB_SIZE, make_text, wait_for  # noqa: E402
+from conftest import DATA_FILES, TEST_VOCAB_SIZE, make_text, precisions, wait_for  # noqa: E402
 
 OWNER = "owner-token"
 OTHER = "someone-else"
@@ -699,12 +700,22 @@ def test_the_page_warns_about_temporary_storage_in_both_languages(tmp_path):
     assert warnings(Storage(tmp_path)) == []
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8", "int4"])
+@pytest.mark.parametrize("precision", precisions("float32", "bfloat16", "float16", "int8", "int4"))
 def test_the_sample_tab_samples_in_each_precision_and_says_which(trained_app, precision):
     outputs = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", precision))
     text, note = outputs[-1]
     assert text.strip() and note == ""
     assert trained_app.loaded_model("", precision).checkpoint_info["precision"] == precision
+
+
+def test_int4_on_a_torch_without_its_kernel_is_a_sentence_in_the_sample_tab(trained_app, monkeypatch):
+    monkeypatch.delattr(torch, "_weight_int4pack_mm_for_cpu", raising=False)  # as before torch 2.6
+    trained_app._loaded = None  # an int4 model an earlier test loaded would be used as it is
+    text, note = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", "int4"))[-1]
+    assert text == "" and note.startswith("**Fix this first:** precision int4 needs torch's int4 kernel"), note
+    assert "use int8, float32 or bfloat16" in note
+    text, note = list(trained_app.sample("", 0.9, 50, 1.0, 12, 5, "en", "", "auto"))[-1]
+    assert text.strip() and note == ""  # auto takes what this torch has
 
 
 def test_the_sample_tab_refuses_an_unknown_precision(trained_app):

@@ -25,8 +25,8 @@ from gpt.inference import load_model
 from gpt.sampling import SamplingOptions
 from gpt.train import Evaluated, Finished, Sampled, Started, train_step
 
-from conftest import run_training, tiny_config
-from test_cli import TINY_RUN, copy_data, run_script
+from conftest import HAS_INT4, precisions, run_training, tiny_config
+from test_cli import TINY_RUN, assert_one_line_error, copy_data, run_script
 
 DTYPES = ["float32", "bfloat16", "float16"]
 
@@ -69,6 +69,17 @@ def test_cpu_features_name_the_instruction_sets():
         assert f"{name} yes" in described or f"{name} no" in described
 
 
+def test_without_torchs_probes_the_features_come_from_the_kernels_cpu_flags(monkeypatch):
+    """torch 2.4 lacks torch.cpu._is_avx512_bf16_supported and the rest: the run could not start there."""
+    for name in [name for name in dir(torch.cpu) if name.startswith(("_is_", "_is_cpu_support_"))]:
+        monkeypatch.delattr(torch.cpu, name)
+    monkeypatch.setattr(gpt.device, "_linux_cpu_flags", lambda: frozenset({"fpu", "avx2", "avx512f", "amx_tile"}))
+    assert gpt.device.cpu_features() == gpt.device.CpuFeatures(avx2=True, avx512=True, avx512_bf16=False, amx=True)
+    monkeypatch.setattr(gpt.device, "_linux_cpu_flags", lambda: frozenset())  # not Linux: none claimed
+    assert not gpt.device.cpu_features().native_bfloat16
+    assert choose_dtype(torch.device("cpu"), "auto").dtype == torch.float32
+
+
 # ---------------------------------------------------------------------------------------------
 # Training, samples, resume and best.pt in each type
 
@@ -96,7 +107,7 @@ def test_a_run_samples_at_each_evaluation_resumes_and_keeps_its_best_in_every_ty
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16", "int8", "int4"])
+@pytest.mark.parametrize("precision", precisions("float32", "bfloat16", "float16", "int8", "int4"))
 def test_a_checkpoint_trained_in_each_type_samples_in_each_precision(trained_in, dtype, precision):
     loaded = load_model(trained_in[dtype], precision=precision)
     text_out = "".join(loaded.stream("", SamplingOptions(max_new_tokens=12, temperature=0.9, top_k=50, seed=3)))
@@ -134,6 +145,9 @@ def test_the_cli_trains_with_samples_and_names_the_type_and_the_cpu(tmp_path, pr
     for precision in ("float32", "bfloat16", "float16", "int8", "int4"):
         sampled = run_script("sample.py", "--precision", precision, "--max_new_tokens", "12", "--seed", "1",
                              "--device", "cpu", cwd=tmp_path)
+        if precision == "int4" and not HAS_INT4:
+            assert_one_line_error(sampled, "precision int4 needs torch's int4 kernel", "use int8")
+            continue
         assert sampled.returncode == 0, sampled.stderr[-2000:]
         assert sampled.stdout.strip(), precision
 

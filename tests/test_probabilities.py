@@ -23,6 +23,8 @@ from gpt.tokenizer import END_OF_TEXT, end_of_text_id
 from gpt.train import estimate_loss
 from ui.inside_plots import attention_figure, surprise_strength, unique_labels
 
+from conftest import precisions
+
 KOREAN = ("채용 공고: 백엔드 개발자를 모집합니다. 서울 근무, 경력 3년 이상 우대합니다! "
           "😀 함께 성장해요.")
 
@@ -313,7 +315,7 @@ def attention_outputs(model: GPT, ids: list[int]) -> tuple[list[torch.Tensor], l
     return qkv, outputs
 
 
-@pytest.mark.parametrize("precision", ["float32", "int8", "int4"])
+@pytest.mark.parametrize("precision", precisions("float32", "int8", "int4"))
 def test_attention_maps_give_back_each_layers_attention_output(trained, precision):
     config, checkpoint = trained
     loaded = load_model(checkpoint, config.tok_path, precision=precision)

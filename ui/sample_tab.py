@@ -19,7 +19,7 @@ from typing import NamedTuple
 import gradio as gr
 
 from gpt import (ARCHITECTURE_FIELDS, CheckpointError, ConfigError, INFERENCE_PRECISIONS, LoadedModel,
-                 run_name_problem, SamplingOptions, settings, TokenizerError)
+                 PrecisionUnavailable, run_name_problem, SamplingOptions, settings, TokenizerError)
 from gpt.export import ExportError, export_hf_zip
 from gpt.locales import Text
 from gpt.reproducibility import describe, retrain_command
@@ -205,6 +205,9 @@ class SampleTab:
             loaded = self.loaded_model(run_name, precision)
         except (CheckpointError, TokenizerError) as error:
             yield SampleView("", message("checkpoint_error", language, message=say(error.args[0], language)))
+            return
+        except PrecisionUnavailable as error:  # int4 on a torch without its kernel, say
+            yield SampleView("", message("sample_problem", language, message=str(error)))
             return
         prompt = prompt or ""
         note = "; ".join(self.sampling_notes(loaded, prompt, options, language))

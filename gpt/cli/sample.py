@@ -14,7 +14,7 @@ import sys
 from ..checkpoint import load_checkpoint
 from ..config import Config, ConfigError
 from ..device import INFERENCE_PRECISIONS, pick_device
-from ..inference import load_model
+from ..inference import PrecisionUnavailable, load_model
 from ..locales import Text
 from ..reproducibility import describe, retrain_command
 from ..run import Run
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         loaded = load_model(checkpoint, args.tok_path, pick_device(args.device),
                             None if args.precision == "auto" else args.precision)
-    except USER_ERRORS as error:  # a run name that is not a folder name, a checkpoint that cannot be used
+    except (*USER_ERRORS, PrecisionUnavailable) as error:  # a bad run name or checkpoint, int4 on an old torch
         fail(error)
     print(say("cli.sampling_from", step=loaded.checkpoint_info["step"], checkpoint=checkpoint), file=sys.stderr)
     block_size = loaded.model.cfg.block_size

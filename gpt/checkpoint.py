@@ -66,6 +66,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
             warnings.simplefilter("ignore")
             checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except FileNotFoundError:  # gone since the check: deleted, or a fresh run moving the old one aside
+        raise CheckpointError(Text("checkpoint.missing", path=str(path))) from None
     except pickle.UnpicklingError as error:
         text = _plain(str(error))
         if _is_raw_pickle(path):

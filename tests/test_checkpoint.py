@@ -183,6 +183,22 @@ def test_missing_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "ckpt.pt")
 
 
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_checkpoint_that_vanishes_while_it_is_read_is_missing_not_a_crash(tmp_path, monkeypatch, mmap):
+    # The app reads a run's checkpoint while a fresh run may move it aside: between the check and the read.
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, **contents())
+    real_load = torch.load
+
+    def load_after_the_file_went(*args, **kwargs):
+        path.unlink()
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load_after_the_file_went)
+    with pytest.raises(CheckpointError, match="no checkpoint at .*train a model first"):
+        load_checkpoint(path, mmap=mmap)
+
+
 def test_a_dict_missing_keys_is_refused(tmp_path):
     path = tmp_path / "partial.pt"
     torch.save({"model": {}, "step": 3}, path)

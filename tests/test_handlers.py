@@ -544,6 +544,16 @@ def test_sampling_picks_up_a_new_checkpoint(app):
     assert app.loaded_model() is not first_model
 
 
+def test_a_checkpoint_moved_aside_between_the_check_and_the_read_is_said_to_be_gone(app, tmp_path, monkeypatch):
+    # A fresh run moves the old checkpoint aside while a page may be describing it.
+    run_to_end(app, controls(max_steps=10.0, eval_interval=10.0))
+    (tmp_path / "checkpoints" / "ckpt.pt").unlink()
+    monkeypatch.setattr(Path, "is_file", lambda self: True)  # the file was there when checked
+    info = app.checkpoint_info("en")
+    assert info == message("checkpoint_error", "en", message=f"no checkpoint at {tmp_path / 'checkpoints' / 'ckpt.pt'}; "
+                                                          "train first")
+
+
 # -- named runs --------------------------------------------------------------------------------
 
 

@@ -155,8 +155,14 @@ class SampleTab:
 
     def _file_stamp(self, checkpoint: Path) -> tuple:
         """The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart."""
-        tokenizer = Path(self.storage.config().tok_path)
-        return checkpoint.stat().st_mtime, tokenizer.stat().st_mtime if tokenizer.exists() else None
+        try:
+            checkpoint_time = checkpoint.stat().st_mtime
+        except FileNotFoundError:  # gone since the check (a fresh run moves the old checkpoint aside)
+            raise CheckpointError(f"no checkpoint at {checkpoint}; train first") from None
+        try:
+            return checkpoint_time, Path(self.storage.config().tok_path).stat().st_mtime
+        except FileNotFoundError:
+            return checkpoint_time, None
 
     def checkpoint_info(self, language: str, run_name: str | None = "") -> str:
         """The run's checkpoint described as Markdown: step, val loss, shape, when saved, the sampling precision."""

@@ -115,6 +115,23 @@ def test_summary_shows_parameters_tokens_per_step_and_memory(app):
     assert "파라미터" in korean and "스텝당 토큰 **128**개" in korean
 
 
+@pytest.mark.parametrize("features, auto_type, reason", [
+    ((True, True, True, True), "bfloat16", "this CPU has AMX-BF16 units"),
+    ((True, True, True, False), "bfloat16", "this CPU computes bfloat16 natively (AVX-512 BF16)"),
+    ((True, False, False, False), "float32", "this CPU has no native bfloat16"),
+])
+def test_the_summary_says_what_auto_picks_on_this_cpu_and_a_requested_type_as_requested(app, monkeypatch, features,
+                                                                                        auto_type, reason):
+    import gpt.device
+    monkeypatch.setattr(gpt.device, "cpu_features", lambda: gpt.device.CpuFeatures(*features))
+    summary, _ = app.describe_config(controls(dtype="auto"), 24000)
+    assert f"precision **{auto_type}** ({reason}" in summary
+    korean, _ = app.describe_config(controls(dtype="auto"), 24000, language="ko")
+    assert f"정밀도 **{auto_type}** (" in korean and reason not in korean
+    requested, _ = app.describe_config(controls(dtype="float16"), 24000)
+    assert "precision **float16** (as requested)" in requested
+
+
 def test_summary_gives_the_plan_tokens_per_parameter_and_passes_over_the_data(app, data_dir):
     from gpt.data import read_meta
 

@@ -97,6 +97,7 @@ def check_bench(folder: Path, device: str, quick: bool) -> tuple[dict, dict]:
         return outcome(result, seconds), {}
     figures = json.loads(result.stdout)
     summary = {"config": figures["config"], "auto_dtype": figures["auto_dtype"],
+               "auto_dtype_reason": figures["auto_dtype_reason"], "cpu_features": figures["cpu_features"],
                "modes": {row["mode"]: {key: round(row[key], 3) for key in ("ms_per_step", "tokens_per_s", "mfu",
                                                                             "peak_gflops")}
                          | {"compiled": row["compiled"]} for row in figures["modes"]}}

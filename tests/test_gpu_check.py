@@ -18,6 +18,9 @@ def test_the_gpu_check_runs_every_check_and_prints_one_json_line(tmp_path):
     assert not failed and report["ok"] and result.returncode == 0, failed
     assert report["checks"]["train_float16"]["learned"] and report["checks"]["train_bfloat16"]["samples"]
     assert set(report["bench"]["modes"]) == {"bf16", "auto"}
+    # bench.py names the CPU's features and why auto chose its type.
+    assert "avx2 " in report["bench"]["cpu_features"] and " amx " in report["bench"]["cpu_features"]
+    assert report["bench"]["auto_dtype"] in ("float32", "bfloat16") and report["bench"]["auto_dtype_reason"]
     # The type auto picks runs below its measured peak. A bfloat16 "peak" means little on a CPU without
     # native bfloat16 (a tiny model's small matmuls beat one square matmul there), so only its sign.
     assert 0 < report["bench"]["modes"]["auto"]["mfu"] < 1

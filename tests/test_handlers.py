@@ -18,6 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+import gpt.device  # noqa: E402
 from gpt.checkpoint import load_checkpoint  # noqa: E402
 from gpt.config import ConfigError  # noqa: E402
 from gpt.model import count_parameters  # noqa: E402
@@ -122,7 +123,6 @@ def test_summary_shows_parameters_tokens_per_step_and_memory(app):
 ])
 def test_the_summary_says_what_auto_picks_on_this_cpu_and_a_requested_type_as_requested(app, monkeypatch, features,
                                                                                         auto_type, reason):
-    import gpt.device
     monkeypatch.setattr(gpt.device, "cpu_features", lambda: gpt.device.CpuFeatures(*features))
     summary, _ = app.describe_config(controls(dtype="auto"), 24000)
     assert f"precision **{auto_type}** ({reason}" in summary

@@ -8,6 +8,7 @@ so training keeps its cores), and loads the latest one on the CPU when text is a
 
 from __future__ import annotations
 
+import stat
 import tempfile
 import threading
 import time
@@ -128,11 +129,12 @@ class SampleTab:
         run = self.storage.run(run_name)
         path = run.checkpoint
         with self._load_lock:
-            if not path.is_file():
+            try:
+                stamp = (*self._file_stamp(path), precision)
+            except CheckpointError:
                 if self._loaded is not None and self._loaded.path == str(path):
                     return self._loaded.model  # a fresh run moved the old one away and has not saved yet
-                raise CheckpointError(f"no checkpoint at {path}; train first")
-            stamp = (*self._file_stamp(path), precision)
+                raise
             if self._loaded is None or (self._loaded.path, self._loaded.stamp) != (str(path), stamp):
                 model = run.load(self.storage.config().tok_path, "cpu", None if precision == "auto" else precision)
                 self._loaded = CachedModel(str(path), stamp, model)
@@ -146,19 +148,24 @@ class SampleTab:
         run = self.storage.run(run_name)
         path = run.checkpoint
         with self._describe_lock:
-            if not path.is_file():
-                raise CheckpointError(f"no checkpoint at {path}; train first")
             stamp = self._file_stamp(path)
             if self._described is None or (self._described.path, self._described.stamp) != (str(path), stamp):
                 self._described = CachedInfo(str(path), stamp, run.checkpoint_info(self.storage.config().tok_path))
             return self._described.info
 
     def _file_stamp(self, checkpoint: Path) -> tuple:
-        """The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart."""
+        """When the checkpoint was saved; CheckpointError if there is none. The one stat is the check, so a
+        file moved aside by a fresh run meanwhile is "no checkpoint", never a FileNotFoundError.
+
+        The tokenizer file counts too: one deleted, corrupted or prepared anew is noticed, as on a restart.
+        """
         try:
-            checkpoint_time = checkpoint.stat().st_mtime
-        except FileNotFoundError:  # gone since the check (a fresh run moves the old checkpoint aside)
-            raise CheckpointError(f"no checkpoint at {checkpoint}; train first") from None
+            checkpoint_stat = checkpoint.stat()
+        except FileNotFoundError:
+            checkpoint_stat = None
+        if checkpoint_stat is None or not stat.S_ISREG(checkpoint_stat.st_mode):
+            raise CheckpointError(f"no checkpoint at {checkpoint}; train first")
+        checkpoint_time = checkpoint_stat.st_mtime
         try:
             return checkpoint_time, Path(self.storage.config().tok_path).stat().st_mtime
         except FileNotFoundError:
